@@ -1,0 +1,150 @@
+"""``qa-index``: add, remove, list and count the articles of an index."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from qa.settings import Settings
+
+app = typer.Typer(
+    help=(
+        "Build and manage the article index that qa-serve and qa-ask answer from.\n\n"
+        "Example: qa-index add examples/articles/ --index ./qa-index"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+IndexOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--index",
+        help="Index directory [default: $QA_INDEX_DIR, else ./qa-index]",
+        show_default=False,
+    ),
+]
+
+
+def _engine(index: Path | None):  # noqa: ANN202 - Engine import is slow; keep --help fast
+    from indexer.store import IndexMismatchError
+    from qa.engine import Engine
+
+    settings = Settings(**({"index_dir": index} if index else {}))
+    try:
+        return Engine(settings)
+    except IndexMismatchError as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def add(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Files or folders: .txt (incl. the URL-first seed format), .md, .html, .jsonl.",
+            show_default=False,
+        ),
+    ],
+    index: IndexOption = None,
+) -> None:
+    """Index articles. Unchanged articles are skipped; changed ones are updated.
+
+    Bad files are reported with their name (and line, for JSONL) and skipped; the good
+    ones are indexed. The exit code is 1 if any file could not be loaded.
+    """
+    from indexer.load import load_paths
+    from qa.progress import embed_progress
+
+    engine = _engine(index)
+    with embed_progress(err) as bar:
+        report = engine.add(load_paths(paths), on_planned=bar.on_planned, progress=bar.advance)
+
+    console.print(
+        f"[green]{len(report.added)} added[/], [cyan]{len(report.updated)} updated[/], "
+        f"{len(report.unchanged)} unchanged; "
+        f"embedded {report.passages_embedded} passages"
+        + (f" (reused {report.passages_reused} already embedded)" if report.passages_reused else "")
+    )
+    if report.duplicates:
+        err.print(
+            f"[yellow]warning:[/] duplicate ids in this batch (the last one was kept): "
+            f"{', '.join(sorted(set(report.duplicates)))}"
+        )
+    if report.errors:
+        err.print(f"[red]{len(report.errors)} could not be loaded:[/]")
+        for error in report.errors:
+            err.print(f"  {error}", markup=False, highlight=False)
+        raise typer.Exit(1)
+
+
+@app.command()
+def remove(
+    ids: Annotated[list[str], typer.Argument(help="Article ids (see qa-index list).")],
+    index: IndexOption = None,
+) -> None:
+    """Delete articles and their passages from the index."""
+    removed, missing = _engine(index).remove(ids)
+    if removed:
+        console.print(f"removed {len(removed)}: {', '.join(removed)}", highlight=False)
+    if missing:
+        err.print(f"[yellow]not in the index:[/] {', '.join(missing)}", highlight=False)
+        raise typer.Exit(1)
+
+
+@app.command("list")
+def list_articles(
+    index: IndexOption = None,
+    query: Annotated[
+        str | None, typer.Option("--query", "-q", help="Filter by title or id.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="How many to show.")] = 100,
+    offset: Annotated[int, typer.Option(help="How many to skip.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+) -> None:
+    """List the indexed articles (id, title, passages, URL)."""
+    total, rows = _engine(index).list_articles(offset, limit, query)
+    if as_json:
+        for r in rows:
+            print(json.dumps({"id": r.id, "title": r.title, "url": r.url, "passages": r.passages}))
+        return
+    table = Table(title=f"{total} articles")
+    for column in ("id", "title", "passages", "url"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        table.add_row(r.id, r.title, str(r.passages), r.url or "")
+    console.print(table)
+
+
+@app.command()
+def stats(index: IndexOption = None) -> None:
+    """Counts of articles, passages and vectors, and the model of the index."""
+    engine = _engine(index)
+    articles, passages = engine.counts()
+    print(
+        json.dumps(
+            {
+                "index_dir": str(engine.settings.index_dir),
+                "articles": articles,
+                "passages": passages,
+                "vectors": engine.store.index.ntotal,
+                "model": engine.embedder.name,
+                "dim": engine.embedder.dim,
+            },
+            indent=2,
+        )
+    )
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app()

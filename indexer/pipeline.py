@@ -1,0 +1,194 @@
+"""The indexing pipeline: load → clean → split → embed → store, incremental and chunked.
+
+Unchanged articles (same id, same content hash) are skipped; changed ones (same id, or
+same URL under a new id) replace their old passages; passages whose id is already stored
+reuse their stored vector, so only new text is embedded. Work is committed in chunks:
+a crash loses at most the chunk in flight, and re-running finishes the job.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from indexer.embed import Embedder, TokenCounter
+from indexer.load import LoadError
+from indexer.split import split_passages
+from indexer.store import IndexStore
+from qa.types import Article, Passage
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class AddReport:
+    """What an add did, for the CLI summary and the API response."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    errors: list[LoadError] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    passages_embedded: int = 0
+    passages_reused: int = 0
+    passages_total: int = 0
+
+
+@dataclass
+class _Planned:
+    article: Article
+    passages: list[Passage]
+    replaces: str | None  # a stored article id with the same URL but another id
+
+
+class Indexer:
+    """Adds and removes articles in an :class:`IndexStore`.
+
+    Args:
+        store: the index to write to.
+        embedder: turns passage texts into vectors.
+        count_tokens: the embedder's tokenizer, to size passages under its window.
+        max_tokens: passage token budget.
+        overlap_sentences: sentences shared by neighbouring passages.
+        chunk_passages: passages embedded and committed per transaction.
+    """
+
+    def __init__(
+        self,
+        store: IndexStore,
+        embedder: Embedder,
+        count_tokens: TokenCounter | None = None,
+        *,
+        max_tokens: int = 200,
+        overlap_sentences: int = 1,
+        chunk_passages: int = 512,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.count_tokens = count_tokens or TokenCounter()
+        self.max_tokens = max_tokens
+        self.overlap_sentences = overlap_sentences
+        self.chunk_passages = chunk_passages
+
+    def split(self, article: Article) -> list[Passage]:
+        return split_passages(
+            article.id,
+            article.text,
+            max_tokens=self.max_tokens,
+            overlap_sentences=self.overlap_sentences,
+            count_tokens=self.count_tokens,
+        )
+
+    def add(
+        self,
+        items: Iterable[Article | LoadError],
+        *,
+        on_planned: Callable[[int], None] | None = None,
+        progress: Progress | None = None,
+    ) -> AddReport:
+        """Index ``items`` (articles, or load errors that are only reported).
+
+        Args:
+            items: what the loaders yielded.
+            on_planned: called once with the number of passages that need embedding.
+            progress: called with the number of passages embedded after each batch.
+        """
+        report = AddReport()
+        batch: dict[str, Article] = {}
+        for item in items:
+            if isinstance(item, LoadError):
+                report.errors.append(item)
+                continue
+            if item.id in batch:
+                report.duplicates.append(item.id)
+                log.warning("duplicate article id %r in this batch: the last one wins", item.id)
+            batch[item.id] = item
+
+        with self.store.writing():
+            plan = self._plan(batch.values(), report)
+            vectors_known = self.store.existing_vectors([p.id for x in plan for p in x.passages])
+            to_embed = sum(1 for x in plan for p in x.passages if p.id not in vectors_known)
+            if on_planned:
+                on_planned(to_embed)
+            self._write_in_chunks(plan, vectors_known, report, progress)
+        return report
+
+    def _plan(self, articles: Iterable[Article], report: AddReport) -> list[_Planned]:
+        stored = self.store.article_hashes()
+        by_url = {url: aid for aid, (_, url) in stored.items() if url}
+        plan: list[_Planned] = []
+        for article in articles:
+            if article.id in stored:
+                if stored[article.id][0] == article.content_hash:
+                    report.unchanged.append(article.id)
+                    continue
+                report.updated.append(article.id)
+                replaces = None
+            elif article.url and article.url in by_url:
+                replaces = by_url[article.url]
+                report.updated.append(article.id)
+            else:
+                replaces = None
+                report.added.append(article.id)
+            plan.append(_Planned(article, self.split(article), replaces))
+        return plan
+
+    def _write_in_chunks(
+        self,
+        plan: Sequence[_Planned],
+        vectors_known: dict[str, np.ndarray],
+        report: AddReport,
+        progress: Progress | None,
+    ) -> None:
+        chunk: list[_Planned] = []
+        pending = 0
+        for item in plan:
+            chunk.append(item)
+            pending += sum(1 for p in item.passages if p.id not in vectors_known)
+            if pending >= self.chunk_passages:
+                self._write_chunk(chunk, vectors_known, report, progress)
+                chunk, pending = [], 0
+        if chunk:
+            self._write_chunk(chunk, vectors_known, report, progress)
+
+    def _write_chunk(
+        self,
+        chunk: Sequence[_Planned],
+        vectors_known: dict[str, np.ndarray],
+        report: AddReport,
+        progress: Progress | None,
+    ) -> None:
+        new = [p for item in chunk for p in item.passages if p.id not in vectors_known]
+        fresh = self.embedder.encode([p.text for p in new], progress=progress) if new else None
+        vectors = dict(vectors_known)
+        if fresh is not None:
+            vectors.update({p.id: v for p, v in zip(new, fresh, strict=True)})
+        upserts = []
+        for item in chunk:
+            matrix = (
+                np.vstack([vectors[p.id] for p in item.passages])
+                if item.passages
+                else np.zeros((0, self.embedder.dim), np.float32)
+            )
+            upserts.append((item.article, item.passages, matrix))
+        deletes = [item.replaces for item in chunk if item.replaces]
+        self.store.apply(upserts, deletes)
+        report.passages_embedded += len(new)
+        total = sum(len(item.passages) for item in chunk)
+        report.passages_total += total
+        report.passages_reused += total - len(new)
+
+    def remove(self, article_ids: Sequence[str]) -> tuple[list[str], list[str]]:
+        """Delete articles with their passages. Returns (removed, not_found)."""
+        with self.store.writing():
+            stored = self.store.article_hashes()
+            removed = [a for a in article_ids if a in stored]
+            missing = [a for a in article_ids if a not in stored]
+            if removed:
+                self.store.apply([], removed)
+        return removed, missing

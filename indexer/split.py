@@ -1,0 +1,128 @@
+"""Split an article into sentence-aligned passages with ``[start, end)`` offsets into its text.
+
+Passages are windows of whole sentences that fit the embedder's token budget (so the
+model never truncates one), overlapping by a sentence so that an answer near a border
+lives whole in at least one passage. A sentence longer than the budget is cut at word
+boundaries.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import sentencex
+
+from qa.types import Passage
+
+TokenCounter = Callable[[Sequence[str]], list[int]]
+
+_WORD = re.compile(r"\S+")
+
+
+@dataclass(frozen=True)
+class Sentence:
+    start: int
+    end: int
+
+
+def split_sentences(text: str) -> list[Sentence]:
+    """Sentences of ``text`` as trimmed ``[start, end)`` spans; newlines inside a paragraph
+    that separate lines without end punctuation also end a sentence (headings, lists)."""
+    spans: list[Sentence] = []
+    for boundary in sentencex.get_sentence_boundaries("en", text):
+        if boundary["is_paragraph_break"]:
+            continue
+        start, end = boundary["start_index"], boundary["end_index"]
+        # Lines within one segment (headings, list items, bylines) become sentences of their own.
+        for line in re.finditer(r"[^\n]+", text[start:end]):
+            s, e = start + line.start(), start + line.end()
+            while s < e and text[s].isspace():
+                s += 1
+            while e > s and text[e - 1].isspace():
+                e -= 1
+            if e > s:
+                spans.append(Sentence(s, e))
+    return spans
+
+
+def approx_token_count(texts: Sequence[str]) -> list[int]:
+    """A tokenizer-free estimate (about 1.3 word pieces a word) for tests and tools."""
+    return [int(len(_WORD.findall(t)) * 1.35) + 1 for t in texts]
+
+
+def _cut_long_sentence(
+    text: str, sentence: Sentence, max_tokens: int, count: TokenCounter
+) -> list[Sentence]:
+    """Cut a sentence that alone exceeds the budget into word-aligned pieces."""
+    words = [
+        (sentence.start + m.start(), sentence.start + m.end())
+        for m in _WORD.finditer(text[sentence.start : sentence.end])
+    ]
+    pieces: list[Sentence] = []
+    i = 0
+    while i < len(words):
+        # Grow a piece greedily by halving the step: O(log n) tokenizer calls per piece.
+        lo, hi = i + 1, len(words)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if count([text[words[i][0] : words[mid - 1][1]]])[0] <= max_tokens:
+                lo = mid
+            else:
+                hi = mid - 1
+        pieces.append(Sentence(words[i][0], words[lo - 1][1]))
+        i = lo
+    return pieces
+
+
+def split_passages(
+    article_id: str,
+    text: str,
+    *,
+    max_tokens: int = 200,
+    overlap_sentences: int = 1,
+    count_tokens: TokenCounter = approx_token_count,
+) -> list[Passage]:
+    """Group sentences into passages of at most ``max_tokens`` tokens.
+
+    Args:
+        article_id: id of the article the passages belong to.
+        text: the article's stored (cleaned) text; offsets refer to it.
+        max_tokens: token budget of one passage (keep it under the model's window).
+        overlap_sentences: sentences repeated at the start of the next passage.
+        count_tokens: batch token counter (the embedder's tokenizer in production).
+
+    Returns:
+        Passages in text order; ``passage.text == text[passage.start:passage.end]``.
+
+    >>> [p.text for p in split_passages("a", "One. Two.", max_tokens=50)]
+    ['One. Two.']
+    """
+    sentences = split_sentences(text)
+    if not sentences:
+        return []
+    counts = count_tokens([text[s.start : s.end] for s in sentences])
+    units: list[tuple[Sentence, int]] = []
+    for sentence, n in zip(sentences, counts, strict=True):
+        if n <= max_tokens:
+            units.append((sentence, n))
+        else:
+            pieces = _cut_long_sentence(text, sentence, max_tokens, count_tokens)
+            piece_counts = count_tokens([text[p.start : p.end] for p in pieces])
+            units.extend(zip(pieces, piece_counts, strict=True))
+
+    passages: list[Passage] = []
+    i = 0
+    while i < len(units):
+        j, total = i, 0
+        while j < len(units) and (j == i or total + units[j][1] <= max_tokens):
+            total += units[j][1]
+            j += 1
+        start, end = units[i][0].start, units[j - 1][0].end
+        passages.append(Passage(article_id=article_id, start=start, end=end, text=text[start:end]))
+        if j >= len(units):
+            break
+        # Step forward, keeping the overlap but always advancing at least one unit.
+        i = max(i + 1, j - overlap_sentences)
+    return passages

@@ -1,0 +1,434 @@
+"""The on-disk index: one SQLite database (articles, passages, vectors, FTS5, metadata)
+and one FAISS file (``IndexIDMap2`` keyed by passage rowid).
+
+SQLite is the source of truth: each passage row keeps its vector, so the FAISS file is a
+derived, rebuildable view. Every write is one SQLite transaction; the FAISS file is written
+to a temp file and renamed after the commit. On open, FAISS is reconciled with SQLite, so a
+crash anywhere leaves an index that opens consistent (the old or the new state).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+from filelock import FileLock
+
+from qa.types import Article, Passage
+
+SCHEMA_VERSION = 1
+DB_NAME = "index.sqlite"
+FAISS_NAME = "vectors.faiss"
+LOCK_NAME = ".write.lock"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    url TEXT,
+    text TEXT NOT NULL,
+    meta TEXT NOT NULL DEFAULT '{}',
+    source TEXT,
+    content_hash TEXT NOT NULL,
+    added_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS articles_url ON articles(url);
+CREATE TABLE IF NOT EXISTS passages (
+    rowid INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS passages_article ON passages(article_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(
+    text, content='passages', content_rowid='rowid', tokenize='porter unicode61'
+);
+CREATE TRIGGER IF NOT EXISTS passages_ai AFTER INSERT ON passages BEGIN
+    INSERT INTO passages_fts(rowid, text) VALUES (new.rowid, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS passages_ad AFTER DELETE ON passages BEGIN
+    INSERT INTO passages_fts(passages_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+END;
+"""
+
+
+class IndexMismatchError(RuntimeError):
+    """The index on disk was built with another model or schema."""
+
+
+@dataclass(frozen=True)
+class StoredPassage:
+    rowid: int
+    article_id: str
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class ArticleSummary:
+    id: str
+    title: str
+    url: str | None
+    passages: int
+    chars: int
+
+
+class IndexStore:
+    """SQLite + FAISS index in one directory. Thread-safe; one writer process at a time.
+
+    Args:
+        directory: the index directory (created if missing).
+        model: embedding model name recorded in (and checked against) the index.
+        dim: embedding dimension recorded in (and checked against) the index.
+    """
+
+    def __init__(self, directory: Path, model: str, dim: int) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.model, self.dim = model, dim
+        self.db_path = self.directory / DB_NAME
+        self.faiss_path = self.directory / FAISS_NAME
+        # One lock for this process's threads, one file lock across processes.
+        self._lock = threading.RLock()
+        self._file_lock = FileLock(str(self.directory / LOCK_NAME))
+        self._db = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        with self._file_lock:
+            self._init_schema()
+            self.index = self._load_faiss()
+            self._reconcile()
+        self._seen_version = self._generation()
+
+    # ---- set-up and recovery -------------------------------------------------------------
+    def _init_schema(self) -> None:
+        existing = dict(self._db.execute("SELECT name, type FROM sqlite_master").fetchall())
+        if "meta" in existing:
+            meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+            if int(meta.get("schema_version", SCHEMA_VERSION)) != SCHEMA_VERSION:
+                raise IndexMismatchError(
+                    f"index at {self.directory} has schema version {meta['schema_version']}, "
+                    f"this program uses {SCHEMA_VERSION}: rebuild it into a new directory "
+                    "(qa-index add ... --index NEW_DIR)"
+                )
+            if (
+                meta.get("model", self.model) != self.model
+                or int(meta.get("dim", self.dim)) != self.dim
+            ):
+                raise IndexMismatchError(
+                    f"index at {self.directory} was built with model {meta.get('model')} "
+                    f"(dim {meta.get('dim')}), but the configured model is {self.model} "
+                    f"(dim {self.dim}): use the same model or rebuild the index"
+                )
+        self._db.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
+        with self._transaction() as db:
+            for key, value in (
+                ("schema_version", str(SCHEMA_VERSION)),
+                ("model", self.model),
+                ("dim", str(self.dim)),
+            ):
+                db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, value))
+            db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0')")
+
+    def _new_faiss(self) -> faiss.IndexIDMap2:
+        return faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
+
+    def _load_faiss(self) -> faiss.IndexIDMap2:
+        if not self.faiss_path.exists():
+            return self._new_faiss()
+        try:
+            index = faiss.read_index(str(self.faiss_path))
+        except RuntimeError:
+            # A torn or foreign file: SQLite holds every vector, so rebuild from it.
+            return self._new_faiss()
+        if index.d != self.dim:
+            raise IndexMismatchError(
+                f"{self.faiss_path} holds {index.d}-dim vectors, the model gives {self.dim}"
+            )
+        return index
+
+    def _faiss_ids(self) -> np.ndarray:
+        return faiss.vector_to_array(self.index.id_map).astype(np.int64)
+
+    def _reconcile(self) -> None:
+        """Make FAISS hold exactly the passages in SQLite (after a crash between the two)."""
+        db_ids = np.array(
+            [r[0] for r in self._db.execute("SELECT rowid FROM passages")], dtype=np.int64
+        )
+        faiss_ids = self._faiss_ids()
+        extra = np.setdiff1d(faiss_ids, db_ids)
+        missing = np.setdiff1d(db_ids, faiss_ids)
+        if not len(extra) and not len(missing) and len(faiss_ids) == len(np.unique(faiss_ids)):
+            return
+        if len(faiss_ids) != len(np.unique(faiss_ids)):
+            self.index = self._new_faiss()
+            missing = db_ids
+        elif len(extra):
+            self.index.remove_ids(extra)
+        if len(missing):
+            self._add_vectors_from_db(missing.tolist())
+        self._save_faiss()
+
+    def _add_vectors_from_db(self, rowids: Sequence[int]) -> None:
+        for lo in range(0, len(rowids), 10_000):
+            chunk = list(rowids[lo : lo + 10_000])
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT rowid, vector FROM passages WHERE rowid IN ({marks})", chunk
+            ).fetchall()
+            ids = np.array([r[0] for r in rows], dtype=np.int64)
+            vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+            self.index.add_with_ids(vectors.reshape(len(rows), self.dim), ids)
+
+    def _save_faiss(self) -> None:
+        tmp = self.faiss_path.with_suffix(".faiss.tmp")
+        faiss.write_index(self.index, str(tmp))
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, self.faiss_path)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            self._db.execute("COMMIT")
+
+    def _generation(self) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    def refresh(self) -> bool:
+        """Reload FAISS if another process wrote to the index since we last looked."""
+        with self._lock:
+            generation = self._generation()
+            if generation == self._seen_version:
+                return False
+            self.index = self._load_faiss()
+            self._reconcile_readonly()
+            self._seen_version = generation
+            return True
+
+    def _reconcile_readonly(self) -> None:
+        db_count = self._db.execute("SELECT count(*) FROM passages").fetchone()[0]
+        if db_count != self.index.ntotal:
+            # The writer is between its commit and its rename: take vectors from SQLite.
+            faiss_ids = self._faiss_ids()
+            db_ids = np.array(
+                [r[0] for r in self._db.execute("SELECT rowid FROM passages")], dtype=np.int64
+            )
+            extra = np.setdiff1d(faiss_ids, db_ids)
+            if len(extra):
+                self.index.remove_ids(extra)
+            missing = np.setdiff1d(db_ids, faiss_ids)
+            if len(missing):
+                self._add_vectors_from_db(missing.tolist())
+
+    # ---- reads ---------------------------------------------------------------------------
+    def article_hashes(self) -> dict[str, tuple[str, str | None]]:
+        """id → (content_hash, url) of every stored article."""
+        with self._lock:
+            rows = self._db.execute("SELECT id, content_hash, url FROM articles").fetchall()
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def existing_vectors(self, passage_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored vectors of passages that are already indexed (reused, not re-embedded)."""
+        found: dict[str, np.ndarray] = {}
+        with self._lock:
+            for lo in range(0, len(passage_ids), 500):
+                chunk = list(passage_ids[lo : lo + 500])
+                marks = ",".join("?" * len(chunk))
+                for pid, blob in self._db.execute(
+                    f"SELECT id, vector FROM passages WHERE id IN ({marks})", chunk
+                ):
+                    found[pid] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def get_article(self, article_id: str) -> Article | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, title, url, text, meta, source FROM articles WHERE id=?",
+                (article_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        return Article(
+            id=row[0], title=row[1], url=row[2], text=row[3], meta=json.loads(row[4]), source=row[5]
+        )
+
+    def list_articles(
+        self, offset: int = 0, limit: int = 50, query: str | None = None
+    ) -> tuple[int, list[ArticleSummary]]:
+        """A page of articles (by title), optionally filtered by a substring of title or id."""
+        where, args = "", []
+        if query:
+            where = "WHERE a.title LIKE ? ESCAPE '\\' OR a.id LIKE ? ESCAPE '\\'"
+            pattern = (
+                "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            )
+            args = [pattern, pattern]
+        with self._lock:
+            total = self._db.execute(f"SELECT count(*) FROM articles a {where}", args).fetchone()[0]
+            rows = self._db.execute(
+                f"""SELECT a.id, a.title, a.url, length(a.text),
+                           (SELECT count(*) FROM passages p WHERE p.article_id = a.id)
+                    FROM articles a {where} ORDER BY a.title COLLATE NOCASE, a.id
+                    LIMIT ? OFFSET ?""",
+                [*args, limit, offset],
+            ).fetchall()
+        return total, [ArticleSummary(r[0], r[1], r[2], r[4], r[3]) for r in rows]
+
+    def counts(self) -> tuple[int, int]:
+        with self._lock:
+            articles = self._db.execute("SELECT count(*) FROM articles").fetchone()[0]
+            passages = self._db.execute("SELECT count(*) FROM passages").fetchone()[0]
+        return articles, passages
+
+    def passages(self, rowids: Sequence[int]) -> dict[int, StoredPassage]:
+        if not rowids:
+            return {}
+        marks = ",".join("?" * len(rowids))
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT rowid, article_id, start, end, text FROM passages "
+                f"WHERE rowid IN ({marks})",
+                list(rowids),
+            ).fetchall()
+        return {r[0]: StoredPassage(*r) for r in rows}
+
+    def article_refs(self, article_ids: Iterable[str]) -> dict[str, tuple[str, str | None]]:
+        ids = list(set(article_ids))
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT id, title, url FROM articles WHERE id IN ({marks})", ids
+            ).fetchall()
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def search_dense(self, query: np.ndarray, n: int) -> list[tuple[int, float]]:
+        """Top ``n`` passages by inner product with the (normalised) query vector."""
+        with self._lock:
+            if self.index.ntotal == 0:
+                return []
+            scores, ids = self.index.search(query.reshape(1, -1).astype(np.float32), n)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def search_bm25(self, match: str, n: int) -> list[tuple[int, float]]:
+        """Top ``n`` passages for an FTS5 MATCH expression; higher score = better."""
+        if not match:
+            return []
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT rowid, bm25(passages_fts) FROM passages_fts WHERE passages_fts MATCH ? "
+                "ORDER BY bm25(passages_fts) LIMIT ?",
+                (match, n),
+            ).fetchall()
+        return [(int(r[0]), -float(r[1])) for r in rows]
+
+    # ---- writes --------------------------------------------------------------------------
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the cross-process writer lock (one indexer at a time per index)."""
+        with self._file_lock:
+            with self._lock:
+                # Another process may have written since we opened: start from its state.
+                if self._generation() != self._seen_version:
+                    self.index = self._load_faiss()
+                    self._reconcile()
+                    self._seen_version = self._generation()
+            yield
+
+    def apply(
+        self,
+        upserts: Sequence[tuple[Article, Sequence[Passage], np.ndarray]],
+        deletes: Sequence[str] = (),
+    ) -> None:
+        """Atomically replace articles (with their passages and vectors) and delete others.
+
+        Call inside :meth:`writing`. SQLite commits first; FAISS is then written to a temp
+        file and renamed, so a crash in between is repaired by :meth:`_reconcile` on open.
+        """
+        with self._lock:
+            new_ids: list[int] = []
+            new_vectors: list[np.ndarray] = []
+            old_rowids: list[int] = []
+            with self._transaction() as db:
+                replaced = [a.id for a, _, _ in upserts] + list(deletes)
+                for article_id in replaced:
+                    old_rowids += [
+                        r[0]
+                        for r in db.execute(
+                            "SELECT rowid FROM passages WHERE article_id=?", (article_id,)
+                        )
+                    ]
+                    db.execute("DELETE FROM passages WHERE article_id=?", (article_id,))
+                    db.execute("DELETE FROM articles WHERE id=?", (article_id,))
+                now = time.time()
+                for article, passages, vectors in upserts:
+                    db.execute(
+                        "INSERT INTO articles(id, title, url, text, meta, source, content_hash,"
+                        " added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            article.id,
+                            article.title,
+                            article.url,
+                            article.text,
+                            json.dumps(article.meta, ensure_ascii=False),
+                            article.source,
+                            article.content_hash,
+                            now,
+                        ),
+                    )
+                    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+                    for passage, vector in zip(passages, vectors, strict=True):
+                        cur = db.execute(
+                            "INSERT OR IGNORE INTO passages(id, article_id, start, end, text,"
+                            " vector) VALUES (?, ?, ?, ?, ?, ?)",
+                            (
+                                passage.id,
+                                article.id,
+                                passage.start,
+                                passage.end,
+                                passage.text,
+                                vector.tobytes(),
+                            ),
+                        )
+                        if cur.rowcount:
+                            new_ids.append(int(cur.lastrowid))
+                            new_vectors.append(vector)
+                db.execute(
+                    "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'"
+                )
+            if old_rowids:
+                self.index.remove_ids(np.array(old_rowids, dtype=np.int64))
+            if new_ids:
+                self.index.add_with_ids(
+                    np.vstack(new_vectors).astype(np.float32), np.array(new_ids, dtype=np.int64)
+                )
+            self._save_faiss()
+            self._seen_version = self._generation()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,108 @@
+"""The FastAPI application: JSON API, chat page and Slack endpoint over one Engine."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from qa.api.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
+from qa.api.routes import articles, ask, health
+from qa.engine import Engine
+from qa.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _describe(errors: list[dict]) -> str:
+    parts = []
+    for error in errors:
+        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+        parts.append(f"{where}: {error.get('msg')}" if where else str(error.get("msg")))
+    return "; ".join(parts) or "invalid request"
+
+
+def _start_engine(app: FastAPI, settings: Settings) -> None:
+    """Build the engine (indexing the demo if the index is empty) off the event loop."""
+    try:
+        from qa.demo import ensure_demo_index
+
+        engine = Engine(settings)
+        ensure_demo_index(engine)
+        app.state.engine = engine.warm_up()
+        log.info("ready: %d articles, %d passages", *engine.counts())
+    except Exception as e:  # reported by /healthz, not raised into uvicorn
+        log.exception("the engine failed to start")
+        app.state.startup_error = f"{type(e).__name__}: {e}"
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    """The app. With ``engine`` given it is used as is; otherwise one is built at start-up
+    in the background, and ``/healthz`` answers 503 until it can answer questions."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if app.state.engine is None:
+            threading.Thread(target=_start_engine, args=(app, settings), daemon=True).start()
+        yield
+
+    app = FastAPI(
+        title="Article QA",
+        summary="Answers quoted word for word from your articles.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.startup_error = None
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        detail = _describe(errors)
+        if any(e.get("type") == "json_invalid" for e in errors):
+            detail = "the body is not valid JSON: " + detail
+        return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": "internal error"}, status_code=500)
+
+    app.include_router(ask.router)
+    app.include_router(articles.router)
+    app.include_router(health.router)
+
+    from web.routes import router as web_router
+
+    app.include_router(web_router)
+
+    if settings.slack_bot_token and settings.slack_signing_secret:
+        from qa.slack.http import make_router
+
+        app.include_router(make_router(app, settings))
+
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_middleware(SecurityHeadersMiddleware)
+    return app

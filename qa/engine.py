@@ -1,0 +1,148 @@
+"""The one engine behind the CLI, the JSON API, the web page and the Slack bot."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from indexer.embed import Embedder, TokenCounter
+from indexer.load import LoadError
+from indexer.pipeline import AddReport, Indexer
+from indexer.store import ArticleSummary, IndexStore
+from qa.answer import build_answers
+from qa.read.base import Reader
+from qa.retrieve import HybridRetriever
+from qa.settings import Settings
+from qa.types import Article, AskResult
+
+log = logging.getLogger(__name__)
+
+BUNDLED_READER = Path(__file__).parent / "models" / "reader"
+
+
+class QuestionError(ValueError):
+    """The question cannot be asked (empty, too long, bad k)."""
+
+
+def make_reader(settings: Settings) -> Reader:
+    """The configured reader; the heuristic one when no trained model is available."""
+    if settings.reader == "trained":
+        path = settings.reader_path or BUNDLED_READER
+        if (path / "model.safetensors").exists():
+            from qa.read.trained import TrainedReader
+
+            return TrainedReader(path)
+        log.warning("no trained reader at %s: using the heuristic reader", path)
+    from qa.read.heuristic import HeuristicReader
+
+    return HeuristicReader()
+
+
+class Engine:
+    """Loads the index and the models once; answers questions and edits the index.
+
+    >>> engine = Engine(Settings(index_dir="qa-index"))  # doctest: +SKIP
+    >>> engine.ask("How many people has Pakistan arrested?").answers[0].text  # doctest: +SKIP
+    '309'
+    """
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.embedder = Embedder(batch_size=self.settings.embed_batch_size)
+        self.store = IndexStore(self.settings.index_dir, self.embedder.name, self.embedder.dim)
+        self.indexer = Indexer(
+            self.store,
+            self.embedder,
+            TokenCounter(),
+            max_tokens=self.settings.passage_max_tokens,
+            overlap_sentences=self.settings.passage_overlap_sentences,
+            chunk_passages=self.settings.index_chunk_passages,
+        )
+        self.retriever = HybridRetriever(
+            self.store,
+            self.embedder,
+            candidates=self.settings.retrieve_candidates,
+            rrf_k=self.settings.rrf_k,
+            dense_weight=self.settings.dense_weight,
+            sparse_weight=self.settings.sparse_weight,
+        )
+        self.reader = make_reader(self.settings)
+
+    def warm_up(self) -> Engine:
+        """Load every model and answer one question, so the first real ask is fast."""
+        self.embedder.load()
+        self.reader.read("warm up?", ["The engine warms up."])
+        return self
+
+    # ---- asking --------------------------------------------------------------------------
+    def validate(self, question: str, k: int) -> str:
+        question = question.replace("\x00", "").strip()
+        if not question:
+            raise QuestionError("the question is empty")
+        if len(question) > self.settings.max_question_chars:
+            raise QuestionError(
+                f"the question is {len(question)} characters long; "
+                f"the limit is {self.settings.max_question_chars}"
+            )
+        if not 1 <= k <= self.settings.max_k:
+            raise QuestionError(f"k must be between 1 and {self.settings.max_k}, got {k}")
+        return question
+
+    def ask(self, question: str, k: int = 3, context: str | None = None) -> AskResult:
+        """Answer ``question`` with up to ``k`` verbatim answers.
+
+        Args:
+            question: what to answer.
+            k: how many answers (from distinct places) to return at most.
+            context: an earlier question this one follows up on (used for retrieval only).
+
+        Raises:
+            QuestionError: empty or oversized question, or k out of range.
+        """
+        started = time.perf_counter()
+        question = self.validate(question, k)
+        self.store.refresh()
+        query = f"{context.strip()} {question}" if context and context.strip() else question
+        hits = self.retriever.retrieve(query, self.settings.rerank_passages)
+        answers = []
+        if hits:
+            spans = self.reader.read(question, [h.text for h in hits], top_n=max(k * 3, 5))
+            scores = [s.score for s in spans]
+            refs = self.store.article_refs(h.article_id for h in hits)
+            answers = [
+                a
+                for a in build_answers(hits, spans, scores, refs, k)
+                if a.score >= self.settings.answer_threshold
+            ]
+        return AskResult(
+            question=question,
+            found=bool(answers),
+            took_ms=round((time.perf_counter() - started) * 1000, 1),
+            answers=answers,
+        )
+
+    # ---- the index -----------------------------------------------------------------------
+    def add(
+        self,
+        items: Iterable[Article | LoadError],
+        *,
+        on_planned: Callable[[int], None] | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> AddReport:
+        return self.indexer.add(items, on_planned=on_planned, progress=progress)
+
+    def remove(self, article_ids: Sequence[str]) -> tuple[list[str], list[str]]:
+        return self.indexer.remove(article_ids)
+
+    def get_article(self, article_id: str) -> Article | None:
+        return self.store.get_article(article_id)
+
+    def list_articles(
+        self, offset: int = 0, limit: int = 50, query: str | None = None
+    ) -> tuple[int, list[ArticleSummary]]:
+        return self.store.list_articles(offset, limit, query)
+
+    def counts(self) -> tuple[int, int]:
+        return self.store.counts()

@@ -1,0 +1,71 @@
+"""All settings in one place, read from ``QA_*`` environment variables (and CLI flags)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QA_", extra="ignore")
+
+    index_dir: Path = Field(default=Path("qa-index"), description="Where the index lives.")
+    host: str = Field(default="127.0.0.1", description="Bind address; 127.0.0.1 unless told.")
+    port: int = 8000
+    api_key: SecretStr | None = Field(default=None, description="Bearer key required for writes.")
+    cors_origins: list[str] = Field(default_factory=list, description="CORS is off unless set.")
+    demo_dir: Path = Field(
+        default=REPO_ROOT / "examples" / "articles",
+        description="Articles indexed by qa-serve when the index is empty.",
+    )
+
+    # Embedding / retrieval
+    embed_backend: Literal["onnx", "torch"] = "torch"
+    embed_batch_size: int = 32
+    passage_max_tokens: int = Field(
+        default=200, description="Passage budget, under the 256 window."
+    )
+    passage_overlap_sentences: int = 1
+    index_chunk_passages: int = Field(
+        default=512, description="Passages embedded and committed per transaction."
+    )
+    retrieve_candidates: int = 30
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    sparse_weight: float = 1.0
+    rerank_passages: int = 5
+
+    # Reading / answering
+    reader: Literal["trained", "heuristic"] = "trained"
+    reader_path: Path | None = Field(default=None, description="Override the bundled reader.")
+    answer_threshold: float = 0.25
+    default_k: int = 3
+    max_k: int = 20
+    max_question_chars: int = 2000
+    max_body_bytes: int = 1_000_000
+
+    # Slack (standard Slack variable names, no QA_ prefix)
+    slack_bot_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "QA_SLACK_BOT_TOKEN")
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "QA_SLACK_SIGNING_SECRET"),
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "QA_SLACK_APP_TOKEN")
+    )
+    slack_api_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_API_URL", "QA_SLACK_API_URL")
+    )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

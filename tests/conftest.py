@@ -1,0 +1,52 @@
+"""Shared fixtures: real indexes built once per test session with the real model."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parent.parent
+SEED_ARTICLE = REPO / "examples" / "articles" / "msn-pakistan-islamic-state.txt"
+DEV_DIR = REPO.parent / "shared" / "eval" / "dev"
+# The dev articles are bundled in the repo (examples/articles/squad-dev.jsonl is a byte copy),
+# so the tests also run where ../shared is absent; dev questions are needed only by eval tests.
+DEV_ARTICLES = REPO / "examples" / "articles" / "squad-dev.jsonl"
+DEV_QUESTIONS = DEV_DIR / "questions.jsonl"
+
+
+@pytest.fixture(scope="session")
+def demo_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An index of the bundled demo corpus (seed article + 12 SQuAD dev articles)."""
+    from indexer.load import load_path
+    from qa.engine import Engine
+    from qa.settings import Settings
+
+    directory = tmp_path_factory.mktemp("demo-index")
+    engine = Engine(Settings(index_dir=directory, reader="heuristic"))
+    report = engine.add(load_path(REPO / "examples" / "articles"))
+    assert not report.errors
+    engine.store.close()
+    return directory
+
+
+@pytest.fixture
+def demo_index_copy(demo_index: Path, tmp_path: Path) -> Path:
+    """A private copy of the demo index that a test may change."""
+    target = tmp_path / "index"
+    shutil.copytree(demo_index, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def demo_engine(demo_index: Path):  # noqa: ANN201
+    """A read-only engine over the demo index, with the configured (trained) reader."""
+    from qa.engine import Engine
+    from qa.settings import Settings
+
+    return Engine(Settings(index_dir=demo_index)).warm_up()

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from qa.engine import QuestionError
+from tests.conftest import DEV_ARTICLES, DEV_QUESTIONS
+
+QUESTION_309 = "How many people associated with Islamic State has Pakistan arrested?"
+
+
+def test_the_seed_question_is_answered_verbatim(demo_engine) -> None:  # noqa: ANN001
+    result = demo_engine.ask(QUESTION_309)
+    assert result.found
+    best = result.answers[0]
+    assert "309" in best.text
+    article = demo_engine.get_article(best.article.id)
+    assert article.text[best.start : best.end] == best.text
+    assert article.text[best.quote_start : best.quote_end] == best.quote
+    assert best.quote.startswith("Pakistani authorities have so far arrested 309 people")
+    assert best.article.url.startswith("http://www.msn.com/")
+
+
+@pytest.mark.parametrize(
+    ("question", "k", "message"),
+    [
+        ("", 3, "empty"),
+        ("   \n", 3, "empty"),
+        ("x" * 5000, 3, "limit"),
+        ("ok?", 0, "k must"),
+        ("ok?", 1000, "k must"),
+    ],
+)
+def test_bad_questions_raise_clear_errors(demo_engine, question: str, k: int, message: str) -> None:  # noqa: ANN001
+    with pytest.raises(QuestionError, match=message):
+        demo_engine.ask(question, k=k)
+
+
+def test_follow_up_context_steers_retrieval(demo_engine) -> None:  # noqa: ANN001
+    result = demo_engine.ask("and how many were foreigners?", context=QUESTION_309)
+    assert result.found
+    assert any("25" in a.text for a in result.answers)
+
+
+def _dev_questions(limit: int) -> list[dict]:
+    if not DEV_QUESTIONS.exists():
+        pytest.skip(f"{DEV_QUESTIONS} is not on this machine")
+    rows = [json.loads(line) for line in DEV_QUESTIONS.open(encoding="utf-8")]
+    return rows[:: max(1, len(rows) // limit)][:limit]
+
+
+def test_answers_are_verbatim_on_250_dev_questions(demo_engine) -> None:  # noqa: ANN001
+    texts = {a["id"]: a["text"] for a in map(json.loads, DEV_ARTICLES.open(encoding="utf-8"))}
+    questions = _dev_questions(250)
+    assert len(questions) == 250
+    answered = 0
+    for q in questions:
+        result = demo_engine.ask(q["question"], k=3)
+        for a in result.answers:
+            text = texts.get(a.article.id) or demo_engine.get_article(a.article.id).text
+            assert text[a.start : a.end] == a.text
+            assert text[a.quote_start : a.quote_end] == a.quote
+            assert a.quote_start <= a.start <= a.end <= a.quote_end
+            assert 0.0 <= a.score <= 1.0
+        answered += result.found
+    assert answered >= 200  # nearly all dev questions have an answer in the index
