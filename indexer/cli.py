@@ -28,7 +28,7 @@ IndexOption = Annotated[
     Path | None,
     typer.Option(
         "--index",
-        help="Index directory [default: $QA_INDEX_DIR, else ./qa-index]",
+        help="Index directory (default: $QA_INDEX_DIR, else ./qa-index)",
         show_default=False,
     ),
 ]

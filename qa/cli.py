@@ -19,7 +19,7 @@ IndexOption = Annotated[
     Path | None,
     typer.Option(
         "--index",
-        help="Index directory [default: $QA_INDEX_DIR, else ./qa-index]",
+        help="Index directory (default: $QA_INDEX_DIR, else ./qa-index)",
         show_default=False,
     ),
 ]
@@ -84,8 +84,10 @@ def ask(
 
 def serve(
     index: IndexOption = None,
-    host: Annotated[str | None, typer.Option(help="Bind address [default: 127.0.0.1]")] = None,
-    port: Annotated[int | None, typer.Option(help="Port [default: 8000]")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Bind address (default: $QA_HOST, else 127.0.0.1)")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: $QA_PORT, else 8000)")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Serve the chat page, the JSON API (/api, docs at /docs) and the Slack endpoint.

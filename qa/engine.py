@@ -13,7 +13,7 @@ from indexer.pipeline import AddReport, Indexer
 from indexer.store import ArticleSummary, IndexStore
 from qa.answer import build_answers
 from qa.read.base import Reader
-from qa.retrieve import HybridRetriever
+from qa.retrieve import Hit, HybridRetriever
 from qa.settings import Settings
 from qa.types import Article, AskResult
 
@@ -101,27 +101,35 @@ class Engine:
         Raises:
             QuestionError: empty or oversized question, or k out of range.
         """
+        return self.ask_traced(question, k, context)[0]
+
+    def ask_traced(
+        self, question: str, k: int = 3, context: str | None = None, depth: int = 0
+    ) -> tuple[AskResult, list[Hit]]:
+        """:meth:`ask`, also returning the ranked passages (at least ``depth``; for evaluation)."""
         started = time.perf_counter()
         question = self.validate(question, k)
         self.store.refresh()
         query = f"{context.strip()} {question}" if context and context.strip() else question
-        hits = self.retriever.retrieve(query, self.settings.rerank_passages)
+        hits = self.retriever.retrieve(query, max(depth, self.settings.rerank_passages))
+        read = hits[: self.settings.rerank_passages]
         answers = []
-        if hits:
-            spans = self.reader.read(question, [h.text for h in hits], top_n=max(k * 3, 5))
+        if read:
+            spans = self.reader.read(question, [h.text for h in read], top_n=max(k * 3, 5))
             scores = [s.score for s in spans]
-            refs = self.store.article_refs(h.article_id for h in hits)
+            refs = self.store.article_refs(h.article_id for h in read)
             answers = [
                 a
-                for a in build_answers(hits, spans, scores, refs, k)
+                for a in build_answers(read, spans, scores, refs, k)
                 if a.score >= self.settings.answer_threshold
             ]
-        return AskResult(
+        result = AskResult(
             question=question,
             found=bool(answers),
             took_ms=round((time.perf_counter() - started) * 1000, 1),
             answers=answers,
         )
+        return result, hits
 
     # ---- the index -----------------------------------------------------------------------
     def add(

@@ -1,0 +1,144 @@
+"""Block Kit for replies: the quote with the answer in bold, the article linked, the score.
+
+>>> escape("AT&T <b>")
+'AT&amp;T &lt;b&gt;'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote as percent_encode
+
+from qa.types import Answer, AskResult
+
+Block = dict[str, Any]
+
+NOT_FOUND = "I found nothing about that in the articles."
+MAX_MORE = 2  # further sources shown under the best answer
+QUOTE_CHARS = 2000  # section text is capped at 3000 characters by Slack, after escaping
+MORE_QUOTE_CHARS = 300
+TITLE_CHARS = 150
+FALLBACK_CHARS = 1000
+URL_SAFE = ":/?#[]@!$&'()*+,;=%~"  # percent-encode only what breaks <url|title>: | < > space
+ZWSP = "\u200b"  # lets `*bold*` work next to letters, where Slack would not render it
+
+
+def escape(text: str) -> str:
+    """Escape Slack's control characters ``&``, ``<`` and ``>`` (and nothing else)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _clip(before: str, span: str, after: str, limit: int) -> tuple[str, str]:
+    """Shorten the text around ``span`` to about ``limit`` characters, keeping the span whole."""
+    room = max(limit - len(span), 0)
+    if len(before) + len(after) <= room:
+        return before, after
+    keep_after = min(len(after), room // 2)
+    keep_before = min(len(before), room - keep_after)
+    keep_after = min(len(after), room - keep_before)
+    before = before if keep_before >= len(before) else "…" + before[len(before) - keep_before :]
+    after = after if keep_after >= len(after) else after[:keep_after] + "…"
+    return before, after
+
+
+def _bold(span: str, before: str, after: str) -> str:
+    """``span`` (already escaped) in ``*bold*``, line by line; plain if Slack could not bold it."""
+    if "*" in span or not span.strip():
+        return span
+    out = []
+    for line in span.split("\n"):
+        core = line.strip()
+        if not core:
+            out.append(line)
+            continue
+        lead, trail = line[: len(line) - len(line.lstrip())], line[len(line.rstrip()) :]
+        out.append(f"{lead}*{core}*{trail}")
+    bold = "\n".join(out)
+    if before[-1:].isalnum() and not span[:1].isspace():
+        bold = ZWSP + bold
+    if after[:1].isalnum() and not span[-1:].isspace():
+        bold += ZWSP
+    return bold
+
+
+def quote_mrkdwn(answer: Answer, limit: int = QUOTE_CHARS) -> str:
+    """The verbatim quote as escaped mrkdwn with the answer span in bold.
+
+    The quote is split at the span's offsets *before* escaping, so escaping cannot shift them.
+    """
+    quote = answer.quote
+    rel_s, rel_e = answer.start - answer.quote_start, answer.end - answer.quote_start
+    if not 0 <= rel_s <= rel_e <= len(quote):
+        rel_s = rel_e = 0
+    before, span, after = quote[:rel_s], quote[rel_s:rel_e], quote[rel_e:]
+    while True:
+        clipped_before, clipped_after = _clip(before, span, after, limit)
+        text = escape(clipped_before) + _bold(escape(span), clipped_before, clipped_after)
+        text += escape(clipped_after)
+        if len(text) <= limit or limit <= len(span):
+            return text
+        limit = max(len(span), limit - (len(text) - limit) - 10)
+
+
+def blockquote(mrkdwn: str) -> str:
+    """Prefix every line with ``>`` so Slack shows it as a quote."""
+    return "\n".join("> " + line for line in mrkdwn.split("\n"))
+
+
+def source_link(answer: Answer) -> str:
+    """The article title, linked to its URL when it has a web URL."""
+    title = answer.article.title or answer.article.id
+    if len(title) > TITLE_CHARS:
+        title = title[: TITLE_CHARS - 1] + "…"
+    url = answer.article.url or ""
+    if url.startswith(("http://", "https://")):
+        return f"<{percent_encode(url, safe=URL_SAFE)}|{escape(title)}>"
+    return escape(title)
+
+
+def _section(mrkdwn: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn}}
+
+
+def _context(*mrkdwn: str) -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": t} for t in mrkdwn]}
+
+
+def _asked(asked_by: str | None, question: str) -> list[Block]:
+    if asked_by is None:
+        return []
+    return [_section(f"<@{asked_by}> asked: *{escape(question)}*")]
+
+
+def answer_blocks(result: AskResult, *, asked_by: str | None = None) -> tuple[str, list[Block]]:
+    """The reply to ``result``: ``(fallback text, blocks)``.
+
+    Args:
+        result: the engine's answer.
+        asked_by: a Slack user id; when given (``/ask``), the question is shown first.
+
+    Returns:
+        The notification text and the Block Kit blocks of one message.
+    """
+    head = _asked(asked_by, result.question)
+    if not result.found or not result.answers:
+        return NOT_FOUND, [*head, _section(NOT_FOUND)]
+    best, *more = result.answers
+    blocks = [
+        *head,
+        _section(blockquote(quote_mrkdwn(best))),
+        _context(f"{source_link(best)} · score {best.score:.2f}"),
+    ]
+    extras = [
+        f"“{quote_mrkdwn(a, MORE_QUOTE_CHARS)}” — {source_link(a)} · score {a.score:.2f}"
+        for a in more[:MAX_MORE]
+    ]
+    if extras:
+        blocks.append(_context("*More sources*", *extras))
+    fallback = f"{best.text}: “{best.quote}” ({best.article.title})"
+    return escape(fallback[:FALLBACK_CHARS]), blocks
+
+
+def notice_blocks(text: str) -> tuple[str, list[Block]]:
+    """A one-line reply (usage hint, "still starting", errors), already mrkdwn."""
+    return text, [_section(text)]
