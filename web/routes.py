@@ -1,7 +1,12 @@
-"""The chat page (``GET /``) and its static files."""
+"""The chat page (``GET /``) and its static files.
+
+The page is a template with no inline script or style (the app's CSP forbids both); all
+behaviour is in ``static/app.js``, which calls the JSON API (``/api/ask``, ``/api/articles``).
+"""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from fastapi import APIRouter, Request
@@ -10,12 +15,29 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 WEB_DIR = Path(__file__).parent
+STATIC_DIR = WEB_DIR / "static"
 templates = Jinja2Templates(directory=WEB_DIR / "templates")
 
 router = APIRouter(include_in_schema=False)
-router.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+router.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+
+def asset_version(static_dir: Path = STATIC_DIR) -> str:
+    """A short hash of the static files, appended to their URLs so a new release is fetched
+    at once instead of being served from a stale browser cache."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in static_dir.rglob("*") if p.is_file()):
+        h.update(path.relative_to(static_dir).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+ASSET_VERSION = asset_version()
 
 
 @router.get("/", response_class=HTMLResponse)
 def chat_page(request: Request) -> HTMLResponse:
-    return templates.TemplateResponse(request, "index.html", {})
+    """The chat page. Always revalidated, so it points at the current static files."""
+    response = templates.TemplateResponse(request, "index.html", {"asset_version": ASSET_VERSION})
+    response.headers["Cache-Control"] = "no-cache"
+    return response
