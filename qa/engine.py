@@ -13,6 +13,7 @@ from indexer.pipeline import AddReport, Indexer
 from indexer.store import ArticleSummary, IndexStore
 from qa.answer import build_answers
 from qa.read.base import Reader
+from qa.rerank import LexicalReranker
 from qa.retrieve import Hit, HybridRetriever
 from qa.settings import Settings
 from qa.types import Article, AskResult
@@ -64,10 +65,11 @@ class Engine:
             self.store,
             self.embedder,
             candidates=self.settings.retrieve_candidates,
+            alpha=self.settings.hybrid_alpha,
+            fusion=self.settings.fusion,
             rrf_k=self.settings.rrf_k,
-            dense_weight=self.settings.dense_weight,
-            sparse_weight=self.settings.sparse_weight,
         )
+        self.reranker = LexicalReranker(self.store, weight=self.settings.rerank_weight)
         self.reader = make_reader(self.settings)
 
     def warm_up(self) -> Engine:
@@ -111,7 +113,8 @@ class Engine:
         question = self.validate(question, k)
         self.store.refresh()
         query = f"{context.strip()} {question}" if context and context.strip() else question
-        hits = self.retriever.retrieve(query, max(depth, self.settings.rerank_passages))
+        candidates = self.retriever.retrieve(query, max(depth, self.settings.rerank_candidates))
+        hits = self.reranker.rerank(query, candidates)
         read = hits[: self.settings.rerank_passages]
         answers = []
         if read:

@@ -52,14 +52,20 @@ class Hit:
 
 
 class HybridRetriever:
-    """Dense + BM25 retrieval fused with weighted reciprocal rank fusion.
+    """Dense + BM25 retrieval, fused.
+
+    ``fusion="convex"`` (default) scores each candidate ``alpha * cosine + (1 - alpha) *
+    bm25 / max_bm25``; ``"rrf"`` is weighted reciprocal rank fusion. Convex fusion keeps how
+    *much* better a passage scores, which ranks ties between the two lists better (tuned on
+    the dev split: see README, "Answer quality").
 
     Args:
         store: the index.
         embedder: embeds the question (same model as the passages).
         candidates: how many passages each retriever returns before fusion.
+        alpha: the dense share of the fused score (0 = BM25 only, 1 = dense only).
+        fusion: "convex" or "rrf".
         rrf_k: the RRF constant (larger flattens the rank curve).
-        dense_weight / sparse_weight: weights of the two rankings in the fusion.
     """
 
     def __init__(
@@ -68,25 +74,41 @@ class HybridRetriever:
         embedder: Embedder,
         *,
         candidates: int = 30,
+        alpha: float = 0.7,
+        fusion: str = "convex",
         rrf_k: int = 60,
-        dense_weight: float = 1.0,
-        sparse_weight: float = 1.0,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.candidates = candidates
+        self.alpha = alpha
+        self.fusion = fusion
         self.rrf_k = rrf_k
-        self.dense_weight = dense_weight
-        self.sparse_weight = sparse_weight
+
+    def _fuse(
+        self, dense: list[tuple[int, float]], sparse: list[tuple[int, float]]
+    ) -> dict[int, float]:
+        fused: dict[int, float] = {}
+        if self.fusion == "rrf":
+            for weight, ranking in ((self.alpha, dense), (1 - self.alpha, sparse)):
+                for rank, (rowid, _) in enumerate(ranking):
+                    fused[rowid] = fused.get(rowid, 0.0) + weight / (self.rrf_k + rank + 1)
+            return fused
+        floor = min((score for _, score in dense), default=0.0)
+        top = max((score for _, score in sparse), default=0.0)
+        dense_scores, sparse_scores = dict(dense), dict(sparse)
+        for rowid in dense_scores.keys() | sparse_scores.keys():
+            # A passage missing from the dense list scores at most the list's lowest cosine.
+            cosine = dense_scores.get(rowid, floor)
+            bm25 = sparse_scores.get(rowid, 0.0) / top if top > 0 else 0.0
+            fused[rowid] = self.alpha * cosine + (1 - self.alpha) * bm25
+        return fused
 
     def retrieve(self, question: str, n: int = 10) -> list[Hit]:
         """The ``n`` best passages for ``question``, best first."""
         dense = self.store.search_dense(self.embedder.encode_query(question), self.candidates)
         sparse = self.store.search_bm25(fts_query(question), self.candidates)
-        fused: dict[int, float] = {}
-        for weight, ranking in ((self.dense_weight, dense), (self.sparse_weight, sparse)):
-            for rank, (rowid, _) in enumerate(ranking):
-                fused[rowid] = fused.get(rowid, 0.0) + weight / (self.rrf_k + rank + 1)
+        fused = self._fuse(dense, sparse)
         best = sorted(fused, key=fused.__getitem__, reverse=True)[:n]
         rows = self.store.passages(best)
         dense_rank = {rowid: r for r, (rowid, _) in enumerate(dense)}

@@ -35,11 +35,13 @@ class Settings(BaseSettings):
     index_chunk_passages: int = Field(
         default=512, description="Passages embedded and committed per transaction."
     )
-    retrieve_candidates: int = 30
+    retrieve_candidates: int = 50
+    fusion: Literal["convex", "rrf"] = "convex"
+    hybrid_alpha: float = Field(default=0.7, ge=0.0, le=1.0, description="Dense share in fusion.")
     rrf_k: int = 60
-    dense_weight: float = 1.0
-    sparse_weight: float = 1.0
-    rerank_passages: int = 5
+    rerank_candidates: int = Field(default=20, description="Fused passages reranked.")
+    rerank_weight: float = Field(default=0.2, description="Weight of the sentence feature.")
+    rerank_passages: int = Field(default=5, description="Top passages handed to the reader.")
 
     # Reading / answering
     reader: Literal["trained", "heuristic"] = "trained"

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from qa.engine import Engine
+from qa.retrieve import content_words, fts_query
+from qa.settings import Settings
+from qa.types import Article
+
+
+def test_fts_query_quotes_content_words_only() -> None:
+    assert content_words("What is the capital of Poland?") == ["capital", "poland"]
+    assert fts_query('Who said "hello" OR NOT?') == '"said" OR "hello"'
+    assert fts_query("the of and") == ""
+
+
+def _engine(tmp_path: Path) -> Engine:
+    engine = Engine(Settings(index_dir=tmp_path, reader="heuristic"))
+    engine.add(
+        [
+            Article(
+                id="zoo",
+                title="Zoo",
+                text="The zoo opened in 1901. Its keepers feed the penguins fish every morning. "
+                "Penguins are birds.",
+            ),
+            Article(
+                id="farm",
+                title="Farm",
+                text="The farm grows wheat. Morning work starts at five. Fish live in its pond.",
+            ),
+        ]
+    )
+    return engine
+
+
+def test_hybrid_retrieval_ranks_the_answering_passage_first(tmp_path: Path) -> None:
+    engine = _engine(tmp_path)
+    for fusion in ("convex", "rrf"):
+        engine.retriever.fusion = fusion
+        hits = engine.retriever.retrieve("What do keepers feed the penguins?", 2)
+        assert [h.article_id for h in hits] == ["zoo", "farm"]
+        assert hits[0].text == engine.get_article("zoo").text[hits[0].start : hits[0].end]
+
+
+def test_reranker_prefers_question_words_in_one_place(tmp_path: Path) -> None:
+    engine = _engine(tmp_path)
+    hits = engine.retriever.retrieve("When does morning fish feeding happen at the zoo?", 2)
+    reranked = engine.reranker.rerank("When are the penguins fed fish in the morning?", hits)
+    assert reranked[0].article_id == "zoo"
+    assert all(a.score >= b.score for a, b in zip(reranked, reranked[1:], strict=False))
+    assert engine.reranker.rerank("anything", []) == []
