@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from qa.settings import Settings
+
+if TYPE_CHECKING:
+    from indexer.load import LoadError
+    from qa.types import Article
 
 app = typer.Typer(
     help=(
@@ -66,8 +72,12 @@ def add(
     from qa.progress import embed_progress
 
     engine = _engine(index)
+    notes: list[str] = []
+    items = _noting_encodings(
+        load_paths(paths, max_article_bytes=engine.settings.max_article_bytes), notes
+    )
     with embed_progress(err) as bar:
-        report = engine.add(load_paths(paths), on_planned=bar.on_planned, progress=bar.advance)
+        report = engine.add(items, on_planned=bar.on_planned, progress=bar.advance)
 
     console.print(
         f"[green]{len(report.added)} added[/], [cyan]{len(report.updated)} updated[/], "
@@ -75,16 +85,31 @@ def add(
         f"embedded {report.passages_embedded} passages"
         + (f" (reused {report.passages_reused} already embedded)" if report.passages_reused else "")
     )
+    for note in notes:
+        err.print(f"[yellow]note:[/] {note}", highlight=False)
     if report.duplicates:
         err.print(
             f"[yellow]warning:[/] duplicate ids in this batch (the last one was kept): "
-            f"{', '.join(sorted(set(report.duplicates)))}"
+            f"{escape(', '.join(sorted(set(report.duplicates))))}",
+            highlight=False,
         )
     if report.errors:
         err.print(f"[red]{len(report.errors)} could not be loaded:[/]")
         for error in report.errors:
             err.print(f"  {error}", markup=False, highlight=False)
         raise typer.Exit(1)
+
+
+def _noting_encodings(
+    items: Iterable[Article | LoadError], notes: list[str]
+) -> Iterator[Article | LoadError]:
+    """Pass ``items`` through, noting the files that were not clean UTF-8 (still indexed)."""
+    for item in items:
+        encoding = getattr(item, "meta", {}).get("encoding")
+        source = getattr(item, "source", None) or ""
+        if encoding and not source.lower().endswith(".jsonl"):
+            notes.append(f"{escape(source)}: not clean UTF-8; read as {escape(str(encoding))}")
+        yield item
 
 
 @app.command()

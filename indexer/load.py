@@ -34,6 +34,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,9 @@ _URL_LINE = re.compile(r"^https?://\S+$")
 _NUMBER_LINE = re.compile(r"^[-+]?\d+(?:\.\d+)?$")
 _MD_HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$")
 _HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
+_HTML_NOSCRIPT = re.compile(r"<noscript\b.*?</noscript\s*>", re.IGNORECASE | re.DOTALL)
+_HTML_LINK = re.compile(r"<a\b[^>]*>(.*?)</a\s*>", re.IGNORECASE | re.DOTALL)
+_HTML_TAG = re.compile(r"<[^>]*>")
 _SNIFF_BYTES = 8192
 
 
@@ -197,8 +201,18 @@ def _decode_bytes(data: bytes) -> tuple[str, str | None]:
         return _decode_utf16_without_bom(data), "utf-16"
     try:
         return data.decode("utf-8"), None
-    except UnicodeDecodeError:
-        return _decode_legacy(data)
+    except UnicodeDecodeError as e:
+        first_bad = e.start
+    text = data.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd")
+    multibyte = sum(1 for ch in text if ord(ch) > 127) - bad
+    if multibyte > bad:
+        # UTF-8 with a few broken bytes (a cut-off download, a bad copy): keep the text and say
+        # so, rather than reading all of it in a legacy encoding as mojibake.
+        line = data.count(b"\n", 0, first_bad) + 1
+        what = "an invalid byte sequence" if bad == 1 else f"{bad} invalid byte sequences"
+        return text, f"utf-8 with {what} replaced by U+FFFD (first on line {line})"
+    return _decode_legacy(data)
 
 
 def _decode_utf16_without_bom(data: bytes) -> str:
@@ -255,6 +269,11 @@ def _human(n: int) -> str:
 # --- formats --------------------------------------------------------------------------------
 
 
+def _has_words(text: str) -> bool:
+    """Whether cleaning left any letter or digit (not only punctuation or zero-width marks)."""
+    return any(ch.isalnum() for ch in text)
+
+
 def _first_line(text: str) -> str:
     line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
     if len(line) > MAX_TITLE_CHARS:
@@ -291,7 +310,7 @@ def _from_seed(path: Path, doc_id: str, raw: str) -> Article:
         meta["byline"] = clean_text(lines[i].strip()[3:])
         i += 1
     text = clean_text("\n".join(lines[i:]))
-    if not text:
+    if not _has_words(text):
         raise _Problem("seed file has a URL but no body text")
     title = title_from_url(url) or _first_line(text)
     return Article(id=doc_id, title=title, url=url, text=text, meta=meta, source=str(path))
@@ -299,7 +318,7 @@ def _from_seed(path: Path, doc_id: str, raw: str) -> Article:
 
 def _from_text(path: Path, doc_id: str, raw: str) -> Article:
     text = clean_text(raw)
-    if not text:
+    if not _has_words(text):
         raise _Problem("no text left after cleaning (only boilerplate)")
     heading = next((m.group(1) for ln in text.splitlines() if (m := _MD_HEADING.match(ln))), None)
     title = _first_line(heading) if heading else _first_line(text)
@@ -309,12 +328,16 @@ def _from_text(path: Path, doc_id: str, raw: str) -> Article:
 def _from_html(path: Path, doc_id: str, html: str) -> Article:
     import trafilatura  # imported here: it is slow to import and only HTML needs it
 
+    # <noscript> holds "please enable JavaScript", never the article.
     body = trafilatura.extract(
-        html, include_comments=False, include_tables=False, favor_precision=True
+        _HTML_NOSCRIPT.sub("", html),
+        include_comments=False,
+        include_tables=False,
+        favor_precision=True,
     )
     # trafilatura puts one "\n" between blocks; we separate paragraphs by a blank line.
     text = clean_text((body or "").replace("\n", "\n\n"))
-    if not text:
+    if not _has_words(text) or _only_link_text(text, html):
         raise _Problem("no main text found in the HTML (only scripts/navigation?)")
     metadata = trafilatura.extract_metadata(html)
     title = metadata.title if metadata is not None else None
@@ -334,6 +357,16 @@ def _from_html(path: Path, doc_id: str, html: str) -> Article:
         meta=meta,
         source=str(path),
     )
+
+
+def _only_link_text(text: str, html: str) -> bool:
+    """Whether every paragraph extracted is the text of a link: a menu, not an article."""
+    links = {
+        " ".join(unescape(_HTML_TAG.sub(" ", m)).split()).casefold()
+        for m in _HTML_LINK.findall(html)
+    }
+    paragraphs = [" ".join(p.split()).casefold() for p in text.split("\n") if p.strip()]
+    return all(p in links for p in paragraphs)
 
 
 def _load_jsonl(path: Path, doc_id: str, max_bytes: int) -> Iterator[Article | LoadError]:
@@ -370,7 +403,7 @@ def _jsonl_article(path: Path, doc_id: str, n: int, raw: bytes, max_bytes: int) 
     if not isinstance(text, str) or not text.strip():
         raise _Problem(f'line {n}: missing "text"')
     text = repair_text(text)
-    if not text.strip():
+    if not _has_words(text):
         raise _Problem(f'line {n}: "text" is empty after cleaning')
     article_id = record.pop("id", None)
     title = record.pop("title", None)

@@ -30,6 +30,15 @@ DB_NAME = "index.sqlite"
 FAISS_NAME = "vectors.faiss"
 LOCK_NAME = ".write.lock"
 
+# FAISS index type by size: exact inner product up to EXACT_MAX_PASSAGES (a flat scan of
+# 100k vectors is ~10-20 ms on one core), then IVF with 8-bit scalar quantisation (4x smaller
+# in RAM, sub-linear search, and remove_ids works, unlike HNSW); its candidates are re-ranked
+# with the exact vectors from SQLite. See bench/scale.py for recall@10 and memory.
+EXACT_MAX_PASSAGES = 100_000
+IVF_PROBE_SHARE = 4  # nprobe = nlist // IVF_PROBE_SHARE
+IVF_MIN_CANDIDATES = 50  # IVF candidates re-ranked exactly per search
+IVF_TRAIN_PER_LIST = 40
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS articles (
@@ -65,6 +74,65 @@ END;
 """
 
 
+def ivf_lists(n: int) -> int:
+    """IVF list count for ``n`` vectors: about sqrt(n), a power of two, in [64, 16384], and
+    at most one list per 39 training vectors (FAISS's minimum; tiny corpora get fewer)."""
+    ideal = int(min(16384, max(64, 2 ** round(np.log2(max(n, 1) ** 0.5)))))
+    return max(1, min(ideal, min(n, ideal * IVF_TRAIN_PER_LIST) // 39))
+
+
+def new_faiss_index(
+    dim: int, n: int, exact_max: int = EXACT_MAX_PASSAGES, train: np.ndarray | None = None
+) -> faiss.Index:
+    """An empty FAISS index for about ``n`` unit vectors, keyed by passage rowid.
+
+    Up to ``exact_max`` it is exact (``IndexIDMap2(IndexFlatIP)``); above it,
+    ``IndexIVFScalarQuantizer`` (8-bit, inner product, see :func:`ivf_nprobe`), trained on
+    ``train`` (a sample of the vectors, required then). The IVF index holds the rowids
+    itself: ``IndexIDMap2`` cannot wrap it, as its ``remove_ids`` renumbers only flat indexes.
+
+    Args:
+        dim: vector dimension.
+        n: how many vectors the index is built for.
+        exact_max: the largest ``n`` that gets the exact index.
+        train: training vectors (a sample of the corpus) for the approximate index.
+    """
+    if n <= exact_max:
+        return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+    if train is None or not len(train):
+        raise ValueError("an approximate FAISS index needs training vectors")
+    nlist = max(1, min(ivf_lists(n), len(train) // 39))
+    index = faiss.IndexIVFScalarQuantizer(
+        faiss.IndexFlatIP(dim),
+        dim,
+        nlist,
+        faiss.ScalarQuantizer.QT_8bit,
+        faiss.METRIC_INNER_PRODUCT,
+    )
+    index.train(np.ascontiguousarray(train, dtype=np.float32))
+    index.nprobe = ivf_nprobe(nlist)
+    return index
+
+
+def ivf_nprobe(nlist: int) -> int:
+    """Lists searched per query: a quarter of them (recall@10 >= 0.99 in bench/scale.py)."""
+    return max(1, min(nlist, max(16, nlist // IVF_PROBE_SHARE)))
+
+
+def faiss_ids(index: faiss.Index) -> np.ndarray:
+    """The rowids held by an index made by :func:`new_faiss_index` (any order)."""
+    if isinstance(index, faiss.IndexIDMap2):
+        return faiss.vector_to_array(index.id_map).astype(np.int64)
+    ivf = faiss.extract_index_ivf(index)
+    lists = ivf.invlists
+    parts = [
+        faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
+        for i in range(ivf.nlist)
+        if lists.list_size(i)
+    ]
+    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
+
+
 class IndexMismatchError(RuntimeError):
     """The index on disk was built with another model or schema."""
 
@@ -96,8 +164,11 @@ class IndexStore:
         dim: embedding dimension recorded in (and checked against) the index.
     """
 
-    def __init__(self, directory: Path, model: str, dim: int) -> None:
+    def __init__(
+        self, directory: Path, model: str, dim: int, *, exact_max: int = EXACT_MAX_PASSAGES
+    ) -> None:
         self.directory = Path(directory)
+        self.exact_max = exact_max
         self.directory.mkdir(parents=True, exist_ok=True)
         self.model, self.dim = model, dim
         self.db_path = self.directory / DB_NAME
@@ -145,10 +216,21 @@ class IndexStore:
                 db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, value))
             db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0')")
 
-    def _new_faiss(self) -> faiss.IndexIDMap2:
-        return faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
+    def _new_faiss(self) -> faiss.Index:
+        """An empty index of the type that suits the passages in SQLite (trained if needed)."""
+        rowids = np.array(
+            [r[0] for r in self._db.execute("SELECT rowid FROM passages")], dtype=np.int64
+        )
+        if len(rowids) <= self.exact_max:
+            return new_faiss_index(self.dim, len(rowids), self.exact_max)
+        size = min(len(rowids), ivf_lists(len(rowids)) * IVF_TRAIN_PER_LIST)
+        sample = np.random.default_rng(0).choice(rowids, size, replace=False).tolist()
+        train = np.vstack(
+            [self._vectors_from_db(sample[lo : lo + 10_000])[1] for lo in range(0, size, 10_000)]
+        )
+        return new_faiss_index(self.dim, len(rowids), self.exact_max, train)
 
-    def _load_faiss(self) -> faiss.IndexIDMap2:
+    def _load_faiss(self) -> faiss.Index:
         if not self.faiss_path.exists():
             return self._new_faiss()
         try:
@@ -160,10 +242,25 @@ class IndexStore:
             raise IndexMismatchError(
                 f"{self.faiss_path} holds {index.d}-dim vectors, the model gives {self.dim}"
             )
+        if isinstance(index, faiss.IndexIVF):
+            index.nprobe = ivf_nprobe(index.nlist)
         return index
 
     def _faiss_ids(self) -> np.ndarray:
-        return faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        return faiss_ids(self.index)
+
+    def _rebuild_faiss_if_outgrown(self) -> None:
+        """Switch an exact index that grew past ``exact_max`` to the approximate type, and
+        retrain an approximate one whose corpus grew fourfold (twice the ideal list count)."""
+        n = self.index.ntotal
+        if isinstance(self.index, faiss.IndexIDMap2):
+            outgrown = n > self.exact_max
+        else:
+            outgrown = ivf_lists(n) >= 2 * faiss.extract_index_ivf(self.index).nlist
+        if outgrown:
+            self.index = self._new_faiss()
+            rowids = [r[0] for r in self._db.execute("SELECT rowid FROM passages")]
+            self._add_vectors_from_db(rowids)
 
     def _reconcile(self) -> None:
         """Make FAISS hold exactly the passages in SQLite (after a crash between the two)."""
@@ -171,6 +268,8 @@ class IndexStore:
             [r[0] for r in self._db.execute("SELECT rowid FROM passages")], dtype=np.int64
         )
         faiss_ids = self._faiss_ids()
+        if np.array_equal(np.sort(faiss_ids), np.sort(db_ids)):
+            return  # the usual case, checked by sorting: np.setdiff1d takes ~1 s at 100k ids
         extra = np.setdiff1d(faiss_ids, db_ids)
         missing = np.setdiff1d(db_ids, faiss_ids)
         if not len(extra) and not len(missing) and len(faiss_ids) == len(np.unique(faiss_ids)):
@@ -184,16 +283,19 @@ class IndexStore:
             self._add_vectors_from_db(missing.tolist())
         self._save_faiss()
 
+    def _vectors_from_db(self, rowids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(rowids, vectors) of the passages with these rowids (at most 10,000 per call)."""
+        marks = ",".join("?" * len(rowids))
+        rows = self._db.execute(
+            f"SELECT rowid, vector FROM passages WHERE rowid IN ({marks})", list(rowids)
+        ).fetchall()
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+        return ids, vectors.reshape(len(rows), self.dim)
+
     def _add_vectors_from_db(self, rowids: Sequence[int]) -> None:
         for lo in range(0, len(rowids), 10_000):
-            chunk = list(rowids[lo : lo + 10_000])
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT rowid, vector FROM passages WHERE rowid IN ({marks})", chunk
-            ).fetchall()
-            ids = np.array([r[0] for r in rows], dtype=np.int64)
-            vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
-            self.index.add_with_ids(vectors.reshape(len(rows), self.dim), ids)
+            self.index.add_with_ids(*self._vectors_from_db(rowids[lo : lo + 10_000])[::-1])
 
     def _save_faiss(self) -> None:
         tmp = self.faiss_path.with_suffix(".faiss.tmp")
@@ -280,6 +382,7 @@ class IndexStore:
     ) -> tuple[int, list[ArticleSummary]]:
         """A page of articles (by title), optionally filtered by a substring of title or id."""
         where, args = "", []
+        query = (query or "").replace("\x00", "")  # SQLite's LIKE stops at a NUL
         if query:
             where = "WHERE a.title LIKE ? ESCAPE '\\' OR a.id LIKE ? ESCAPE '\\'"
             pattern = (
@@ -343,10 +446,24 @@ class IndexStore:
 
     def search_dense(self, query: np.ndarray, n: int) -> list[tuple[int, float]]:
         """Top ``n`` passages by inner product with the (normalised) query vector."""
+        query = query.reshape(1, -1).astype(np.float32)
         with self._lock:
             if self.index.ntotal == 0:
                 return []
-            scores, ids = self.index.search(query.reshape(1, -1).astype(np.float32), n)
+            exact = isinstance(self.index, faiss.IndexIDMap2)
+            # One query is memory-bound: more OpenMP threads only contend (2.5x slower on 2
+            # busy cores). This sets the calling thread's count only, restored after.
+            threads = faiss.omp_get_max_threads()
+            faiss.omp_set_num_threads(1)
+            try:
+                scores, ids = self.index.search(query, n if exact else max(n, IVF_MIN_CANDIDATES))
+            finally:
+                faiss.omp_set_num_threads(threads)
+            if not exact:  # re-rank the quantised candidates with the exact vectors
+                found, vectors = self._vectors_from_db([int(i) for i in ids[0] if i >= 0])
+                exact_scores = vectors @ query[0]
+                best = np.argsort(-exact_scores, kind="stable")[:n]
+                return [(int(found[i]), float(exact_scores[i])) for i in best]
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
     def search_bm25(self, match: str, n: int) -> list[tuple[int, float]]:
@@ -441,6 +558,7 @@ class IndexStore:
                 self.index.add_with_ids(
                     np.vstack(new_vectors).astype(np.float32), np.array(new_ids, dtype=np.int64)
                 )
+            self._rebuild_faiss_if_outgrown()
             self._save_faiss()
             self._seen_version = self._generation()
 

@@ -32,13 +32,17 @@ def build_answers(
     """
     answers: list[Answer] = []
     taken: list[tuple[str, int, int]] = []
-    for span, score in sorted(zip(spans, scores, strict=True), key=lambda x: x[1], reverse=True):
+    # Ties (same passage, same calibrated score) fall back to the reader's own order.
+    ranked = sorted(zip(spans, scores, strict=True), key=lambda x: (x[1], x[0].score), reverse=True)
+    for span, score in ranked:
         hit = hits[span.passage_index]
         start, end = hit.start + span.start, hit.start + span.end
         if any(a == hit.article_id and s < end and start < e for a, s, e in taken):
             continue
+        if hit.article_id not in refs:
+            continue  # the article was deleted between retrieval and now
         q_start, q_end = quote_bounds(hit.text, span.start, span.end)
-        title, url = refs.get(hit.article_id, (hit.article_id, None))
+        title, url = refs[hit.article_id]
         answers.append(
             Answer(
                 text=hit.text[span.start : span.end],

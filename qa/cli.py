@@ -111,6 +111,8 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level="info" if verbose else "warning",
+        # Longer than clients' idle timeouts, so a request never lands on a closing socket.
+        timeout_keep_alive=30,
     )
 
 

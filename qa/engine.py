@@ -12,7 +12,8 @@ from indexer.load import LoadError
 from indexer.pipeline import AddReport, Indexer
 from indexer.store import ArticleSummary, IndexStore
 from qa.answer import build_answers
-from qa.read.base import Reader
+from qa.calibrate import Calibration, calibration_path
+from qa.read.base import Reader, Span
 from qa.rerank import LexicalReranker
 from qa.retrieve import Hit, HybridRetriever
 from qa.settings import Settings
@@ -21,6 +22,8 @@ from qa.types import Article, AskResult
 log = logging.getLogger(__name__)
 
 BUNDLED_READER = Path(__file__).parent / "models" / "reader"
+# Used without a calibration file: the reader's own span probability.
+DEFAULT_THRESHOLD = 0.25
 
 
 class QuestionError(ValueError):
@@ -51,7 +54,9 @@ class Engine:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
-        self.embedder = Embedder(batch_size=self.settings.embed_batch_size)
+        self.embedder = Embedder(
+            batch_size=self.settings.embed_batch_size, backend=self.settings.embed_backend
+        ).preload()
         self.store = IndexStore(self.settings.index_dir, self.embedder.name, self.embedder.dim)
         self.indexer = Indexer(
             self.store,
@@ -71,6 +76,16 @@ class Engine:
         )
         self.reranker = LexicalReranker(self.store, weight=self.settings.rerank_weight)
         self.reader = make_reader(self.settings)
+        # Each reader has its own calibration (fitted on dev by `python -m qa.calibrate`).
+        calibration = Calibration.load(calibration_path(type(self.reader).__name__))
+        self.calibration = calibration
+        self.threshold = (
+            self.settings.answer_threshold
+            if self.settings.answer_threshold is not None
+            else calibration.threshold
+            if calibration
+            else DEFAULT_THRESHOLD
+        )
 
     def warm_up(self) -> Engine:
         """Load every model and answer one question, so the first real ask is fast."""
@@ -83,6 +98,12 @@ class Engine:
         question = question.replace("\x00", "").strip()
         if not question:
             raise QuestionError("the question is empty")
+        try:
+            question.encode("utf-8")
+        except UnicodeEncodeError:
+            raise QuestionError(
+                "the question is not valid Unicode (it holds a lone surrogate, \\ud800-\\udfff)"
+            ) from None
         if len(question) > self.settings.max_question_chars:
             raise QuestionError(
                 f"the question is {len(question)} characters long; "
@@ -105,27 +126,35 @@ class Engine:
         """
         return self.ask_traced(question, k, context)[0]
 
+    def read_candidates(
+        self, question: str, context: str | None = None, depth: int = 0
+    ) -> tuple[list[Hit], list[Span]]:
+        """Retrieve, rerank and read: the ranked passages (at least ``depth``) and the
+        reader's spans inside the top ``rerank_passages`` of them."""
+        self.store.refresh()
+        query = f"{context.strip()} {question}" if context and context.strip() else question
+        candidates = self.retriever.retrieve(query, max(depth, self.settings.rerank_candidates))
+        hits = self.reranker.rerank(query, candidates)
+        read = hits[: self.settings.rerank_passages]
+        spans = self.reader.read(question, [h.text for h in read], top_n=10) if read else []
+        return hits, spans
+
     def ask_traced(
         self, question: str, k: int = 3, context: str | None = None, depth: int = 0
     ) -> tuple[AskResult, list[Hit]]:
         """:meth:`ask`, also returning the ranked passages (at least ``depth``; for evaluation)."""
         started = time.perf_counter()
         question = self.validate(question, k)
-        self.store.refresh()
-        query = f"{context.strip()} {question}" if context and context.strip() else question
-        candidates = self.retriever.retrieve(query, max(depth, self.settings.rerank_candidates))
-        hits = self.reranker.rerank(query, candidates)
+        hits, spans = self.read_candidates(question, context, depth)
         read = hits[: self.settings.rerank_passages]
-        answers = []
-        if read:
-            spans = self.reader.read(question, [h.text for h in read], top_n=max(k * 3, 5))
+        if self.calibration:
+            scores = self.calibration.score(spans, read)
+        else:
             scores = [s.score for s in spans]
-            refs = self.store.article_refs(h.article_id for h in read)
-            answers = [
-                a
-                for a in build_answers(read, spans, scores, refs, k)
-                if a.score >= self.settings.answer_threshold
-            ]
+        refs = self.store.article_refs(h.article_id for h in read)
+        answers = [
+            a for a in build_answers(read, spans, scores, refs, k) if a.score >= self.threshold
+        ]
         result = AskResult(
             question=question,
             found=bool(answers),

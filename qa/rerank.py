@@ -66,7 +66,10 @@ class LexicalReranker:
         weights: dict[str, float] = {}
         for word in content_words(question):
             weights[_stem(word)] = max(weights.get(_stem(word), 0.0), self.idf(word))
-        rescored = [
-            replace(h, score=h.score + self.weight * self.coverage(weights, h.text)) for h in hits
-        ]
+        rescored = []
+        for hit in hits:
+            coverage = self.coverage(weights, hit.text)
+            rescored.append(
+                replace(hit, score=hit.score + self.weight * coverage, coverage=coverage)
+            )
         return sorted(rescored, key=lambda h: h.score, reverse=True)

@@ -49,6 +49,7 @@ class Hit:
     dense_score: float | None
     dense_rank: int | None
     sparse_rank: int | None
+    coverage: float = 0.0  # set by the reranker: question IDF share in one sentence pair
 
 
 class HybridRetriever:

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -26,10 +26,12 @@ class Settings(BaseSettings):
     )
 
     # Embedding / retrieval
-    embed_backend: Literal["onnx", "torch"] = "torch"
+    embed_backend: Literal["onnx", "torch"] = Field(
+        default="onnx", description="ONNX Runtime (fast, no torch to answer) or torch."
+    )
     embed_batch_size: int = 32
     passage_max_tokens: int = Field(
-        default=200, description="Passage budget, under the 256 window."
+        default=250, description="Passage budget in word pieces, under the 256 window."
     )
     passage_overlap_sentences: int = 1
     index_chunk_passages: int = Field(
@@ -46,11 +48,16 @@ class Settings(BaseSettings):
     # Reading / answering
     reader: Literal["trained", "heuristic"] = "trained"
     reader_path: Path | None = Field(default=None, description="Override the bundled reader.")
-    answer_threshold: float = 0.25
+    answer_threshold: float | None = Field(
+        default=None, description="Below this score: not found. Default: the calibrated one."
+    )
     default_k: int = 3
     max_k: int = 20
     max_question_chars: int = 2000
     max_body_bytes: int = 1_000_000
+    max_article_bytes: int = Field(
+        default=20_000_000, description="Files (JSONL: lines) over this are reported, not indexed."
+    )
 
     # Slack (standard Slack variable names, no QA_ prefix)
     slack_bot_token: SecretStr | None = Field(
@@ -66,6 +73,12 @@ class Settings(BaseSettings):
     slack_api_url: str | None = Field(
         default=None, validation_alias=AliasChoices("SLACK_API_URL", "QA_SLACK_API_URL")
     )
+
+    @field_validator("host")
+    @classmethod
+    def _blank_host_is_local(cls, value: str) -> str:
+        # An empty QA_HOST (a blank line in an env file) would bind every interface.
+        return value.strip() or "127.0.0.1"
 
 
 @lru_cache

@@ -29,6 +29,21 @@ def _describe(errors: list[dict]) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+_FASTAPI_PARSE_ERROR = "There was an error parsing the body"
+
+
+def _is_json(content_type: str) -> bool:
+    """Whether FastAPI parses a body of this type as JSON (``*/json`` or ``*/*+json``)."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    subtype = media.partition("/")[2]
+    return subtype == "json" or subtype.endswith("+json")
+
+
+def _has_body(request: Request) -> bool:
+    length = request.headers.get("content-length")
+    return "transfer-encoding" in request.headers or (length is not None and length != "0")
+
+
 def _start_engine(app: FastAPI, settings: Settings) -> None:
     """Build the engine (indexing the demo if the index is empty) off the event loop."""
     try:
@@ -47,6 +62,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     """The app. With ``engine`` given it is used as is; otherwise one is built at start-up
     in the background, and ``/healthz`` answers 503 until it can answer questions."""
     settings = settings or Settings()
+    if settings.api_key is None and settings.host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning(
+            "serving on %s without QA_API_KEY: anyone who can reach it can add and delete "
+            "articles; set QA_API_KEY",
+            settings.host,
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -67,16 +88,28 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
-        detail = _describe(errors)
-        if any(e.get("type") == "json_invalid" for e in errors):
-            detail = "the body is not valid JSON: " + detail
-        return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+        code = status.HTTP_422_UNPROCESSABLE_CONTENT
+        whole_body = [e for e in errors if tuple(e.get("loc", ())) == ("body",)]
+        if whole_body and not _has_body(request):
+            detail = "the request body is empty: send a JSON object"
+        elif whole_body and not _is_json(request.headers.get("content-type", "")):
+            code = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
+            got = request.headers.get("content-type") or "no Content-Type"
+            detail = f"send the body as JSON with 'Content-Type: application/json' (got {got})"
+        elif whole_body:
+            detail = "the body must be a JSON object: " + _describe(errors)
+        elif any(e.get("type") == "json_invalid" for e in errors):
+            detail = "the body is not valid JSON: " + _describe(errors)
+        else:
+            detail = _describe(errors)
+        return JSONResponse({"detail": detail}, status_code=code)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(
-            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
-        )
+        detail = exc.detail
+        if exc.status_code == status.HTTP_400_BAD_REQUEST and detail == _FASTAPI_PARSE_ERROR:
+            detail = "the body could not be parsed: send UTF-8 JSON, not nested too deeply"
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def server_error(request: Request, exc: Exception) -> JSONResponse:

@@ -63,25 +63,36 @@ class BodySizeLimitMiddleware:
                 await self._reject(send)
                 return
         seen = 0
+        too_large = False
         response_started = False
 
         async def counting_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, too_large
+            if too_large:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    too_large = True
                     raise _TooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
+            # The app may catch _TooLarge while parsing the body and answer 400 itself
+            # (FastAPI does): whatever it answers then, the client gets the 413.
             nonlocal response_started
+            if too_large:
+                if message["type"] == "http.response.start" and not response_started:
+                    response_started = True
+                    await self._reject(send)
+                return
             if message["type"] == "http.response.start":
                 response_started = True
             await send(message)
 
         try:
-            await self.app(scope, counting_receive, tracking_send)
+            await self.app(scope, counting_receive, guarded_send)
         except _TooLarge:
             if not response_started:
                 await self._reject(send)

@@ -2,9 +2,35 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+_ERROR_DESCRIPTIONS = {
+    400: "The body could not be parsed (not UTF-8, or nested too deeply).",
+    401: "The write needs `Authorization: Bearer <QA_API_KEY>`.",
+    403: "The API key is wrong.",
+    404: "No such article.",
+    413: "The request body is over the size limit (QA_MAX_BODY_BYTES).",
+    415: "The body is not sent as JSON (`Content-Type: application/json`).",
+    422: "The request is invalid; `detail` says why.",
+    503: "The engine is still starting (or failed to start); retry after `Retry-After`.",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the error codes a route can answer, all :class:`ErrorBody`."""
+    return {code: {"model": ErrorBody, "description": _ERROR_DESCRIPTIONS[code]} for code in codes}
+
+
+def _check_unicode(value: Any) -> None:
+    """Lone UTF-16 surrogates (``"\\ud800"`` in JSON) are not text: they cannot be stored,
+    embedded or quoted, so they are refused here rather than failing deep inside."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("contains a lone surrogate (\\ud800-\\udfff): not valid Unicode") from None
 
 
 class AskRequest(BaseModel):
@@ -25,6 +51,30 @@ class ArticleIn(BaseModel):
     url: str | None = Field(default=None, max_length=4000)
     text: str = Field(min_length=1)
     meta: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("id", "title")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.strip():
+            raise ValueError("must not be blank")
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            raise ValueError("must not contain control characters")
+        return value
+
+    @field_validator("id")
+    @classmethod
+    def _addressable(cls, value: str | None) -> str | None:
+        # URLs drop "." and ".." segments, so such an id could never be read or deleted.
+        if value is not None and any(part in (".", "..") for part in value.split("/")):
+            raise ValueError("must not have '.' or '..' path segments")
+        return value
+
+    @model_validator(mode="after")
+    def _valid_unicode(self) -> ArticleIn:
+        _check_unicode(self.model_dump())
+        return self
 
 
 class ArticleWriteResult(BaseModel):

@@ -4,6 +4,7 @@ consistent, and re-running the add must finish it without duplicates."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -26,6 +27,24 @@ def _generation(directory: Path) -> int:
         return int(row[0]) if row else 0
     except sqlite3.Error:
         return 0
+
+
+def assert_fts_works(directory: Path) -> None:
+    """FTS5 agrees with the passages table (integrity-check against the content table), and
+    MATCH finds the newest passage (the last chunk committed before the kill)."""
+    db = sqlite3.connect(directory / DB_NAME)
+    try:
+        db.execute("INSERT INTO passages_fts(passages_fts, rank) VALUES ('integrity-check', 1)")
+        rowid, text = db.execute(
+            "SELECT rowid, text FROM passages ORDER BY rowid DESC LIMIT 1"
+        ).fetchone()
+        word = max(re.findall(r"[^\W\d_]{4,}", text), key=len)
+        hits = db.execute(
+            "SELECT rowid FROM passages_fts WHERE passages_fts MATCH ?", (f'"{word}"',)
+        ).fetchall()
+        assert (rowid,) in hits, (word, rowid)
+    finally:
+        db.close()
 
 
 def _start_add(directory: Path) -> subprocess.Popen[bytes]:
@@ -62,6 +81,7 @@ def test_sigkill_mid_index_leaves_a_consistent_index_and_rerun_completes(tmp_pat
         IndexStore(directory, "all-MiniLM-L6-v2", 384).close()  # reopen: recovery runs here
         articles, passages = assert_consistent(directory)
         assert passages > 0
+        assert_fts_works(directory)
         seen_articles.append(articles)
     assert seen_articles == sorted(seen_articles)
 
@@ -75,3 +95,4 @@ def test_sigkill_mid_index_leaves_a_consistent_index_and_rerun_completes(tmp_pat
     assert again.returncode == 0
     assert "12 unchanged" in out.decode() and "embedded 0 passages" in out.decode()
     assert assert_consistent(directory) == (12, passages)
+    assert_fts_works(directory)

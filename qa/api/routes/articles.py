@@ -8,12 +8,16 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from indexer.clean import clean_text
 from qa.api.deps import EngineDep, WriteAccess
-from qa.api.schemas import ArticleIn, ArticleItem, ArticlePage, ArticleWriteResult, ErrorBody
+from qa.api.schemas import (
+    ArticleIn,
+    ArticleItem,
+    ArticlePage,
+    ArticleWriteResult,
+    error_responses,
+)
 from qa.types import Article
 
 router = APIRouter(prefix="/api/articles", tags=["articles"])
-
-_NOT_FOUND = {404: {"model": ErrorBody}}
 
 
 def _derive_id(body: ArticleIn) -> str:
@@ -23,7 +27,12 @@ def _derive_id(body: ArticleIn) -> str:
     return slug or "article-" + hashlib.sha1(body.text.encode()).hexdigest()[:16]
 
 
-@router.get("", response_model=ArticlePage, summary="List indexed articles (paged, searchable)")
+@router.get(
+    "",
+    response_model=ArticlePage,
+    responses=error_responses(422, 503),
+    summary="List indexed articles (paged, searchable)",
+)
 def list_articles(
     engine: EngineDep,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
@@ -42,7 +51,7 @@ def list_articles(
     "/{article_id:path}",
     response_model=Article,
     response_model_exclude={"source"},
-    responses=_NOT_FOUND,
+    responses=error_responses(404, 503),
     summary="One article with its full text (the text answers' offsets refer to)",
 )
 def get_article(article_id: str, engine: EngineDep) -> Article:
@@ -57,12 +66,15 @@ def get_article(article_id: str, engine: EngineDep) -> Article:
     response_model=ArticleWriteResult,
     status_code=status.HTTP_201_CREATED,
     dependencies=[WriteAccess],
-    responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 422: {"model": ErrorBody}},
+    responses={
+        200: {"model": ArticleWriteResult, "description": "Unchanged: already indexed as is."},
+        **error_responses(400, 401, 403, 413, 415, 422, 503),
+    },
     summary="Add or update one article",
 )
 def add_article(body: ArticleIn, engine: EngineDep, response: Response) -> ArticleWriteResult:
     text = clean_text(body.text)
-    if not text:
+    if not any(ch.isalnum() for ch in text):  # nothing left but whitespace, marks, punctuation
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, detail="the article text is empty after cleaning"
         )
@@ -86,7 +98,7 @@ def add_article(body: ArticleIn, engine: EngineDep, response: Response) -> Artic
     "/{article_id:path}",
     response_model=ArticleWriteResult,
     dependencies=[WriteAccess],
-    responses={**_NOT_FOUND, 401: {"model": ErrorBody}, 403: {"model": ErrorBody}},
+    responses=error_responses(401, 403, 404, 503),
     summary="Delete an article and its passages",
 )
 def delete_article(article_id: str, engine: EngineDep) -> ArticleWriteResult:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 
 from qa.api.deps import EngineDep
-from qa.api.schemas import AskRequest, ErrorBody
+from qa.api.schemas import AskRequest, error_responses
 from qa.engine import QuestionError
 from qa.types import AskResult
 
@@ -13,7 +13,7 @@ router = APIRouter(tags=["ask"])
 @router.post(
     "/api/ask",
     response_model=AskResult,
-    responses={422: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+    responses=error_responses(400, 413, 415, 422, 503),
     summary="Answer a question with verbatim quotes from the articles",
 )
 def ask(body: AskRequest, engine: EngineDep) -> AskResult:

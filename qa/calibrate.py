@@ -1,0 +1,202 @@
+"""Answer confidence: one calibrated probability from retrieval and reader signals.
+
+The reader alone is over-confident on questions whose answer is not in the articles at all
+(it still finds the "best" span of a loosely related passage). A small logistic model over
+three signals separates the two cases:
+
+- ``log(reader score)``: the reader's span probability (trained to put mass on [CLS] when a
+  window holds no answer);
+- the passage's dense cosine to the question;
+- the reranker's coverage: the share of the question's IDF mass found in one sentence pair.
+
+It is fitted on the dev split (``python -m qa.calibrate``: half of the dev articles indexed,
+questions about the other half must abstain) and stored per reader as
+``qa/models/calibration-<Reader>.json``. Without that file the reader's own score is used.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qa.read.base import Span
+from qa.retrieve import Hit
+
+MODELS = Path(__file__).parent / "models"
+
+
+def calibration_path(reader: str) -> Path:
+    return MODELS / f"calibration-{reader}.json"
+
+
+FEATURES = ("log_reader_score", "dense_cosine", "coverage")
+
+
+def features(span: Span, hit: Hit) -> list[float]:
+    return [
+        math.log(max(span.score, 1e-6)),
+        hit.dense_score if hit.dense_score is not None else 0.0,
+        hit.coverage,
+    ]
+
+
+@dataclass
+class Calibration:
+    """``p = sigmoid(weights · features + bias)``, fitted for one reader."""
+
+    weights: list[float]
+    bias: float
+    reader: str
+    threshold: float
+
+    @classmethod
+    def load(cls, path: Path) -> Calibration | None:
+        if not path.exists():
+            return None
+        data = json.loads(path.read_text())
+        return cls(data["weights"], data["bias"], data["reader"], data["threshold"])
+
+    def save(self, path: Path, **extra: object) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "features": FEATURES,
+            "weights": self.weights,
+            "bias": self.bias,
+            "reader": self.reader,
+            "threshold": self.threshold,
+            **extra,
+        }
+        path.write_text(json.dumps(payload, indent=2) + "\n")
+
+    def score(self, spans: Sequence[Span], hits: Sequence[Hit]) -> list[float]:
+        if not spans:
+            return []
+        x = np.array([features(s, hits[s.passage_index]) for s in spans])
+        return (1 / (1 + np.exp(-(x @ np.array(self.weights) + self.bias)))).tolist()
+
+
+def fit_logistic(
+    x: np.ndarray, y: np.ndarray, l2: float = 1e-3, steps: int = 50
+) -> tuple[np.ndarray, float]:
+    """Logistic regression by Newton's method (a handful of features: no library needed).
+
+    Every feature must count positively (more evidence never lowers confidence: answers
+    within one passage stay in the reader's order); one that fits negative is dropped.
+    """
+    keep = np.ones(x.shape[1], dtype=bool)
+    while True:
+        weights, bias = _newton(x[:, keep], y, l2, steps)
+        if (weights >= 0).all():
+            full = np.zeros(x.shape[1])
+            full[keep] = weights
+            return full, bias
+        keep[np.flatnonzero(keep)[weights < 0]] = False
+
+
+def _newton(x: np.ndarray, y: np.ndarray, l2: float, steps: int) -> tuple[np.ndarray, float]:
+    mean, std = x.mean(0), x.std(0) + 1e-9
+    z = np.hstack([(x - mean) / std, np.ones((len(x), 1))])
+    w = np.zeros(z.shape[1])
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-(z @ w)))
+        grad = z.T @ (p - y) + l2 * np.r_[w[:-1], 0]
+        hess = (z * (p * (1 - p))[:, None]).T @ z + l2 * np.eye(len(w))
+        w -= np.linalg.solve(hess, grad)
+    weights = w[:-1] / std
+    return weights, float(w[-1] - (weights * mean).sum())
+
+
+def _collect(engine, questions: list[str]) -> np.ndarray:  # noqa: ANN001 - qa.engine.Engine
+    """Features of the reader's best span for each question (zeros when nothing is read)."""
+    rows = []
+    for question in questions:
+        read, spans = engine.read_candidates(question)
+        best = max(spans, key=lambda s: s.score, default=None)
+        rows.append(features(best, read[best.passage_index]) if best else [math.log(1e-6), 0, 0])
+    return np.array(rows)
+
+
+def _rates(p: np.ndarray, y: np.ndarray, threshold: float) -> tuple[float, float]:
+    """(out-of-corpus abstention, false-abstain rate) at ``threshold``."""
+    return float((p[y == 0] < threshold).mean()), float((p[y == 1] < threshold).mean())
+
+
+def main(
+    dev: Path = Path("../shared/eval/dev"),
+    work: Path = Path(".calibration"),
+    out: Path | None = None,
+    max_false_abstain: float = 0.04,
+) -> None:
+    """Fit the confidence model on the dev split and pick the abstention threshold.
+
+    Each half of the dev articles is indexed on its own; its questions are answerable, the
+    other half's are not. The model is fitted on one half and tested on the other (both
+    ways, reported), then fitted on both; the threshold keeps false abstains under
+    ``max_false_abstain`` on the dev data.
+    """
+    from indexer.load import load_path
+    from qa.engine import Engine
+    from qa.settings import Settings
+
+    articles = [json.loads(line) for line in (dev / "articles.jsonl").open(encoding="utf-8")]
+    questions = [json.loads(line) for line in (dev / "questions.jsonl").open(encoding="utf-8")]
+    halves = [[a["id"] for a in articles[0::2]], [a["id"] for a in articles[1::2]]]
+    data = []
+    for n, half in enumerate(halves):
+        directory = work / f"half{n}"
+        source = work / f"half{n}.jsonl"
+        work.mkdir(parents=True, exist_ok=True)
+        source.write_text("".join(json.dumps(a) + "\n" for a in articles if a["id"] in half))
+        engine = Engine(Settings(index_dir=directory, answer_threshold=0.0))
+        engine.add(load_path(source))
+        engine.warm_up()
+        inside = [q["question"] for q in questions if q["article_id"] in half]
+        outside = [q["question"] for q in questions if q["article_id"] not in half]
+        x = _collect(engine, inside + outside)
+        y = np.r_[np.ones(len(inside)), np.zeros(len(outside))]
+        data.append((x, y))
+        reader = type(engine.reader).__name__
+        print(f"half {n}: {len(inside)} answerable, {len(outside)} out-of-corpus questions")
+
+    def threshold_for(p: np.ndarray, y: np.ndarray) -> float:
+        return float(np.quantile(p[y == 1], max_false_abstain))
+
+    for train, test in ((0, 1), (1, 0)):
+        w, b = fit_logistic(*data[train])
+        p_train = 1 / (1 + np.exp(-(data[train][0] @ w + b)))
+        t = threshold_for(p_train, data[train][1])
+        p_test = 1 / (1 + np.exp(-(data[test][0] @ w + b)))
+        abstain, false_abstain = _rates(p_test, data[test][1], t)
+        print(
+            f"fit on half {train}, test on half {test}: threshold {t:.3f}, "
+            f"out-of-corpus abstention {abstain:.3f}, false abstains {false_abstain:.3f}"
+        )
+    x = np.vstack([d[0] for d in data])
+    y = np.concatenate([d[1] for d in data])
+    w, b = fit_logistic(x, y)
+    p = 1 / (1 + np.exp(-(x @ w + b)))
+    t = threshold_for(p, y)
+    abstain, false_abstain = _rates(p, y, t)
+    print(
+        f"fit on both: threshold {t:.3f}, abstention {abstain:.3f}, "
+        f"false abstains {false_abstain:.3f}"
+    )
+    out = out or calibration_path(reader)
+    Calibration(w.tolist(), b, reader, round(t, 4)).save(
+        out,
+        fitted_on="SQuAD v1.1 dev, half-index split",
+        in_sample_abstention=round(abstain, 4),
+        in_sample_false_abstain=round(false_abstain, 4),
+    )
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    import typer
+
+    typer.run(main)

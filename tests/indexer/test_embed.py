@@ -1,0 +1,226 @@
+"""The embedding backends give the same vectors; the ONNX query path needs no torch; the FAISS
+index type follows the index size, and add / remove / reconcile keep working with it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pytest
+
+from indexer.embed import Embedder, TokenCounter
+from indexer.load import load_path
+from indexer.split import split_passages
+from indexer.store import FAISS_NAME, IndexStore, faiss_ids, new_faiss_index
+from qa.types import Article
+
+REPO = Path(__file__).resolve().parents[2]
+DEV_ARTICLES = REPO / "examples" / "articles" / "squad-dev.jsonl"
+QUESTIONS = [
+    "What was Maria Curie the first female recipient of?",
+    "Which NFL team represented the AFC at Super Bowl 50?",
+    "How many people has Pakistan arrested?",
+    "x",
+]
+
+
+@pytest.fixture(scope="module")
+def passages() -> list[str]:
+    """36 real passages (3 per dev article) and one text far over the 256-token window."""
+    counter = TokenCounter()
+    texts = []
+    for article in load_path(DEV_ARTICLES):
+        split = split_passages(article.id, article.text, count_tokens=counter)
+        texts += [p.text for p in split[:3]]
+    return [*texts, " ".join(texts[:4])]
+
+
+@pytest.fixture(scope="module")
+def onnx_embedder() -> Embedder:
+    embedder = Embedder(backend="onnx").load()
+    assert embedder.backend == "onnx"  # no silent fallback to torch here
+    return embedder
+
+
+@pytest.fixture(scope="module")
+def torch_embedder() -> Embedder:
+    return Embedder(backend="torch").load()
+
+
+def test_onnx_vectors_match_torch(
+    passages: list[str], onnx_embedder: Embedder, torch_embedder: Embedder
+) -> None:
+    texts = [*passages, *QUESTIONS]
+    a, b = onnx_embedder.encode(texts), torch_embedder.encode(texts)
+    assert a.shape == b.shape == (len(texts), 384)
+    cosine = (a * b).sum(axis=1)
+    assert cosine.mean() >= 0.999 and cosine.min() >= 0.995
+    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-4)
+    queries = np.vstack([onnx_embedder.encode_query(q) for q in QUESTIONS])
+    assert ((queries * b[-len(QUESTIONS) :]).sum(axis=1) >= 0.999).all()
+
+
+def test_a_vector_does_not_depend_on_its_batch(passages: list[str], onnx_embedder: Embedder):
+    """Dynamic padding: a short text batched with long ones gets its own vector."""
+    alone = onnx_embedder.encode_query(QUESTIONS[0])
+    batched = onnx_embedder.encode([passages[0], QUESTIONS[0], passages[-1]])[1]
+    assert float(alone @ batched) > 0.9999
+
+
+def test_empty_input_and_progress(onnx_embedder: Embedder) -> None:
+    assert onnx_embedder.encode([]).shape == (0, 384)
+    seen: list[int] = []
+    Embedder(batch_size=2).encode(["a", "b", "c"], progress=seen.append)
+    assert sum(seen) == 3
+
+
+def test_unknown_backend_is_refused() -> None:
+    with pytest.raises(ValueError, match="backend"):
+        Embedder(backend="tensorflow")  # type: ignore[arg-type]
+
+
+def test_answering_with_onnx_imports_no_torch(onnx_embedder: Embedder, tmp_path: Path) -> None:
+    """Build an index, then answer from a fresh process: neither torch nor transformers load."""
+    from qa.engine import Engine
+    from qa.settings import Settings
+
+    engine = Engine(Settings(index_dir=tmp_path, reader="heuristic", embed_backend="onnx"))
+    engine.add([Article(id="w", title="Warsaw", text="Warsaw is the capital of Poland.")])
+    engine.store.close()
+    script = f"""
+import json, sys
+from qa.api.app import create_app
+from qa.engine import Engine
+from qa.settings import Settings
+engine = Engine(Settings(index_dir={str(tmp_path)!r}, reader="heuristic")).warm_up()
+hits = engine.retriever.retrieve("What is the capital of Poland?", 3)
+print(json.dumps({{"hits": len(hits), "backend": engine.embedder.backend,
+                  "heavy": [m for m in ("torch", "transformers", "sentence_transformers")
+                            if m in sys.modules]}}))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {"hits": 1, "backend": "onnx", "heavy": []}
+
+
+def test_question_answering_export_matches_torch(tmp_path: Path) -> None:
+    """The ONNX helper also exports a BertForQuestionAnswering folder (a future ONNX reader)."""
+    import torch
+    from transformers import BertConfig, BertForQuestionAnswering
+
+    from indexer.onnx_export import export, open_session
+
+    config = BertConfig(
+        vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=64,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = BertForQuestionAnswering(config).eval()
+    model.save_pretrained(tmp_path / "qa")
+    export(tmp_path / "qa", tmp_path / "qa.onnx", "question-answering")
+    session = open_session(tmp_path / "qa.onnx", threads=1)
+    ids = np.random.default_rng(0).integers(1, 100, size=(3, 21))
+    mask = np.ones_like(ids)
+    mask[0, 15:] = 0
+    types = np.zeros_like(ids)
+    types[:, 8:] = 1
+    start, end = session.run(
+        ["start_logits", "end_logits"],
+        {"input_ids": ids, "attention_mask": mask, "token_type_ids": types},
+    )
+    with torch.no_grad():
+        ref = model(
+            input_ids=torch.from_numpy(ids),
+            attention_mask=torch.from_numpy(mask),
+            token_type_ids=torch.from_numpy(types),
+        )
+    np.testing.assert_allclose(start, ref.start_logits.numpy(), atol=1e-4)
+    np.testing.assert_allclose(end, ref.end_logits.numpy(), atol=1e-4)
+
+
+# ---- the FAISS index type --------------------------------------------------------------------
+def _unit(n: int, seed: int = 0) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=(n, 384)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_factory_picks_exact_then_ivf() -> None:
+    assert isinstance(new_faiss_index(384, 10, exact_max=100), faiss.IndexIDMap2)
+    with pytest.raises(ValueError, match="training"):
+        new_faiss_index(384, 1000, exact_max=100)
+    index = new_faiss_index(384, 1000, exact_max=100, train=_unit(2000))
+    assert isinstance(index, faiss.IndexIVFScalarQuantizer)
+    vectors = _unit(1000, seed=1)
+    index.add_with_ids(vectors, np.arange(5000, 6000))
+    assert sorted(faiss_ids(index).tolist()) == list(range(5000, 6000))
+    index.nprobe = index.nlist
+    _, found = index.search(vectors[:20], 1)
+    assert found[:, 0].tolist() == list(range(5000, 5020))
+
+
+def _articles(first: int, count: int) -> list[Article]:
+    return [
+        Article(
+            id=f"a{i}",
+            title=f"Article {i}",
+            text=f"Article {i} is about topic number {i}. It says {i * 7} twice: {i * 7}.",
+        )
+        for i in range(first, first + count)
+    ]
+
+
+def _check(store: IndexStore, kind: type) -> None:
+    rowids = sorted(r[0] for r in store._db.execute("SELECT rowid FROM passages"))
+    assert isinstance(store.index, kind)
+    assert sorted(store._faiss_ids().tolist()) == rowids
+    on_disk = faiss.read_index(str(store.faiss_path))
+    assert isinstance(on_disk, kind) and sorted(faiss_ids(on_disk).tolist()) == rowids
+
+
+def test_store_switches_to_ivf_past_the_threshold_and_keeps_working(
+    onnx_embedder: Embedder, tmp_path: Path
+) -> None:
+    from indexer.pipeline import Indexer
+
+    store = IndexStore(tmp_path, onnx_embedder.name, onnx_embedder.dim, exact_max=30)
+    indexer = Indexer(store, onnx_embedder)
+    indexer.add(_articles(0, 20))
+    _check(store, faiss.IndexIDMap2)
+    indexer.add(_articles(20, 30))  # 50 passages > 30: rebuilt as IVF from SQLite
+    _check(store, faiss.IndexIVFScalarQuantizer)
+    query = onnx_embedder.encode_query("Which article is about topic number 42?")
+    best = store.passages([store.search_dense(query, 1)[0][0]])
+    assert next(iter(best.values())).article_id == "a42"
+
+    removed, _ = indexer.remove(["a42", "a3"])
+    assert removed == ["a42", "a3"]
+    indexer.add([Article(id="a7", title="Article 7", text="Article 7 was rewritten today.")])
+    _check(store, faiss.IndexIVFScalarQuantizer)
+    store.close()
+
+    # A lost FAISS file is rebuilt from SQLite with the type that fits the size.
+    (tmp_path / FAISS_NAME).unlink()
+    reopened = IndexStore(tmp_path, onnx_embedder.name, onnx_embedder.dim, exact_max=30)
+    _check(reopened, faiss.IndexIVFScalarQuantizer)
+    # A stale file (one passage too many, one missing) is reconciled on open.
+    stale = faiss.read_index(str(tmp_path / FAISS_NAME))
+    first = int(faiss_ids(stale)[0])
+    stale.remove_ids(np.array([first], dtype=np.int64))
+    stale.add_with_ids(_unit(1), np.array([10**6], dtype=np.int64))
+    faiss.write_index(stale, str(tmp_path / FAISS_NAME))
+    reopened.close()
+    again = IndexStore(tmp_path, onnx_embedder.name, onnx_embedder.dim, exact_max=30)
+    _check(again, faiss.IndexIVFScalarQuantizer)
+    # Below the threshold the same data stays exact.
+    again.close()
+    (tmp_path / FAISS_NAME).unlink()
+    exact = IndexStore(tmp_path, onnx_embedder.name, onnx_embedder.dim)
+    _check(exact, faiss.IndexIDMap2)
+    exact.close()

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from qa.calibrate import Calibration, fit_logistic
+from qa.read.base import Span
+from qa.retrieve import Hit
+
+
+def test_fit_logistic_recovers_the_direction_of_each_feature() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2000, 3))
+    logits = 2.0 * x[:, 0] + 1.0 * x[:, 1] + 0.5
+    y = (rng.random(2000) < 1 / (1 + np.exp(-logits))).astype(float)
+    weights, bias = fit_logistic(x, y)
+    assert weights[0] > 1.5 and weights[1] > 0.7 and abs(weights[2]) < 0.3
+    assert 0.2 < bias < 0.8
+
+
+def test_a_feature_that_fits_negative_is_dropped() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2000, 2))
+    y = (rng.random(2000) < 1 / (1 + np.exp(-(2.0 * x[:, 0] - 1.5 * x[:, 1])))).astype(float)
+    weights, _ = fit_logistic(x, y)
+    assert weights[0] > 1.0 and weights[1] == 0.0
+
+
+def test_calibration_round_trips_and_scores_in_unit_interval(tmp_path: Path) -> None:
+    calibration = Calibration([1.0, 2.0, 3.0], -1.0, "TrainedReader", 0.4)
+    calibration.save(tmp_path / "c.json")
+    loaded = Calibration.load(tmp_path / "c.json")
+    assert loaded == calibration
+    hit = Hit(1, "a", 0, 10, "0123456789", 0.5, 0.6, 0, 0, coverage=0.8)
+    strong, weak = Span(0, 0, 3, 0.9, 5.0), Span(0, 0, 3, 0.01, -2.0)
+    scores = loaded.score([strong, weak], [hit])
+    assert 0 < scores[1] < scores[0] < 1
+    assert Calibration.load(tmp_path / "missing.json") is None
