@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
+from functools import cached_property
 from pathlib import Path
 
 from indexer.embed import Embedder, TokenCounter
@@ -52,11 +53,18 @@ class Engine:
     '309'
     """
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *, preload: bool = False) -> None:
+        """Args:
+        settings: the configuration (default: from the environment).
+        preload: load the embedding model in the background while the index opens (servers,
+            which warm up anyway; a short-lived CLI must not exit with a load in flight).
+        """
         self.settings = settings or Settings()
         self.embedder = Embedder(
             batch_size=self.settings.embed_batch_size, backend=self.settings.embed_backend
-        ).preload()
+        )
+        if preload:
+            self.embedder.preload()
         self.store = IndexStore(self.settings.index_dir, self.embedder.name, self.embedder.dim)
         self.indexer = Indexer(
             self.store,
@@ -75,17 +83,22 @@ class Engine:
             rrf_k=self.settings.rrf_k,
         )
         self.reranker = LexicalReranker(self.store, weight=self.settings.rerank_weight)
-        self.reader = make_reader(self.settings)
-        # Each reader has its own calibration (fitted on dev by `python -m qa.calibrate`).
-        calibration = Calibration.load(calibration_path(type(self.reader).__name__))
-        self.calibration = calibration
-        self.threshold = (
-            self.settings.answer_threshold
-            if self.settings.answer_threshold is not None
-            else calibration.threshold
-            if calibration
-            else DEFAULT_THRESHOLD
-        )
+
+    @cached_property
+    def reader(self) -> Reader:
+        """Loaded on first use: indexing never needs it."""
+        return make_reader(self.settings)
+
+    @cached_property
+    def calibration(self) -> Calibration | None:
+        """Each reader has its own (fitted on dev by ``python -m qa.calibrate``)."""
+        return Calibration.load(calibration_path(type(self.reader).__name__))
+
+    @cached_property
+    def threshold(self) -> float:
+        if self.settings.answer_threshold is not None:
+            return self.settings.answer_threshold
+        return self.calibration.threshold if self.calibration else DEFAULT_THRESHOLD
 
     def warm_up(self) -> Engine:
         """Load every model and answer one question, so the first real ask is fast."""

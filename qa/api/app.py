@@ -49,7 +49,7 @@ def _start_engine(app: FastAPI, settings: Settings) -> None:
     try:
         from qa.demo import ensure_demo_index
 
-        engine = Engine(settings)
+        engine = Engine(settings, preload=True)
         ensure_demo_index(engine)
         app.state.engine = engine.warm_up()
         log.info("ready: %d articles, %d passages", *engine.counts())
