@@ -98,7 +98,13 @@ def table(rows: list[dict], columns: list[str] | None = None) -> str:
 
 def _fmt(value: object) -> str:
     if isinstance(value, float):
-        return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+        return (
+            f"{value:.3f}"
+            if abs(value) < 1
+            else f"{value:.2f}"
+            if abs(value) < 10
+            else f"{value:.1f}"
+        )
     return str(value)
 
 

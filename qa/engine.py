@@ -38,7 +38,7 @@ def make_reader(settings: Settings) -> Reader:
         if (path / "model.safetensors").exists():
             from qa.read.trained import TrainedReader
 
-            return TrainedReader(path)
+            return TrainedReader(path, backend=settings.reader_backend)
         log.warning("no trained reader at %s: using the heuristic reader", path)
     from qa.read.heuristic import HeuristicReader
 

@@ -43,10 +43,13 @@ class Settings(BaseSettings):
     rrf_k: int = 60
     rerank_candidates: int = Field(default=20, description="Fused passages reranked.")
     rerank_weight: float = Field(default=0.2, description="Weight of the sentence feature.")
-    rerank_passages: int = Field(default=5, description="Top passages handed to the reader.")
+    rerank_passages: int = Field(default=3, description="Top passages handed to the reader.")
 
     # Reading / answering
     reader: Literal["trained", "heuristic"] = "trained"
+    reader_backend: Literal["onnx", "torch"] = Field(
+        default="onnx", description="ONNX Runtime (fast, no torch) or torch for the reader."
+    )
     reader_path: Path | None = Field(default=None, description="Override the bundled reader.")
     answer_threshold: float | None = Field(
         default=None, description="Below this score: not found. Default: the calibrated one."

@@ -1,0 +1,268 @@
+"""The trained extractive reader: a 6-layer MiniLM fine-tuned on SQuAD v1.1 (``qa-train``).
+
+Each passage is tokenised into ``[CLS] question [SEP] window [SEP]`` windows (overlapping
+for long passages, character offsets kept), all windows go through the model in one batch,
+and the best start/end pairs inside the context tokens are mapped back to character offsets
+of the passage they came from, so ``texts[s.passage_index][s.start:s.end]`` is the answer,
+verbatim.
+
+``Span.score`` is ``p_start * p_end`` where the softmaxes run over the window's context
+tokens *and* [CLS]: the model was trained to put its mass on [CLS] when the window holds no
+answer, so the score drops on passages that do not answer the question and can be compared
+across passages. ``Span.logit`` is the raw ``start_logit + end_logit``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qa.read.base import Span
+
+DEFAULT_PATH = Path(__file__).resolve().parents[1] / "models" / "reader"
+
+_TRAILING = ",;:"
+_LEADING = ",.;:"  # "." only when glued to the previous word or before a space
+_CLOSE = {")": "(", "]": "[", "}": "{"}
+_OPEN = {v: k for k, v in _CLOSE.items()}
+
+
+def _whole_words(text: str, start: int, end: int) -> tuple[int, int]:
+    """Widen ``[start, end)`` so that it neither starts nor ends inside a word."""
+    while 0 < start < len(text) and text[start - 1].isalnum() and text[start].isalnum():
+        start -= 1
+    while 0 < end < len(text) and text[end - 1].isalnum() and text[end].isalnum():
+        end += 1
+    return start, end
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    """Shrink ``[start, end)``: outer whitespace, trailing ``,;:`` and a sentence's final ``.``
+    (not an abbreviation's: "U.S.", "J."), and unbalanced brackets or double quotes."""
+    while start < end:
+        before = (start, end)
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if start >= end:
+            break
+        span = text[start:end]
+        first, last = span[0], span[-1]
+        if last in _TRAILING:
+            end -= 1
+        elif first in _LEADING and (
+            first != "."
+            or end - start == 1
+            or text[start + 1].isspace()
+            or (start > 0 and not text[start - 1].isspace())
+        ):
+            start += 1  # but keep ".NET", ".45"
+        elif last == ".":
+            word = span.split()[-1]
+            if not ("." in word[:-1] or (len(word) == 2 and word[0].isupper())):
+                end -= 1
+        elif last in _CLOSE and span.count(_CLOSE[last]) < span.count(last):
+            end -= 1
+        elif (
+            first in _OPEN
+            and span.count(_OPEN[first]) < span.count(first)
+            or (
+                first == '"'
+                and span.count('"') % 2 == 1
+                or first == "\u201c"
+                and span.count("\u201c") > span.count("\u201d")
+            )
+        ):
+            start += 1
+        elif (
+            last == '"'
+            and span.count('"') % 2 == 1
+            or last == "\u201d"
+            and span.count("\u201d") > span.count("\u201c")
+        ):
+            end -= 1
+        if (start, end) == before:
+            break
+    return start, end
+
+
+class TrainedReader:
+    """Span-extraction reader backed by the fine-tuned model in ``qa/models/reader``.
+
+    The model runs in ONNX Runtime (exported once from the folder and cached, see
+    :mod:`indexer.onnx_export`) and is fed by the ``tokenizers`` library, so answering needs
+    no torch; ``backend="torch"`` runs the same weights with transformers instead.
+
+    Args:
+        path: model folder (``model.safetensors`` + ``config.json`` + ``tokenizer.json``);
+            default the bundled ``qa/models/reader``.
+        threads: intra-op threads (None: all cores).
+        max_len, doc_stride: window size and overlap in tokens (384 at inference: a whole
+            250-token passage fits one window; F1 +1.1 over the 256 of training, TRAINING.md).
+        max_question_tokens: longer questions are cut to this many word pieces.
+        max_answer_tokens: longest answer considered, in word pieces.
+        backend: ``"onnx"`` or ``"torch"``.
+    """
+
+    def __init__(
+        self,
+        path: Path | None = None,
+        threads: int | None = None,
+        max_len: int = 384,
+        doc_stride: int = 128,
+        max_question_tokens: int = 64,
+        max_answer_tokens: int = 30,
+        backend: str = "onnx",
+    ) -> None:
+        from tokenizers import Tokenizer
+
+        self.path = Path(path) if path is not None else DEFAULT_PATH
+        if not (self.path / "model.safetensors").exists():
+            raise FileNotFoundError(f"no trained reader at {self.path} (model.safetensors missing)")
+        self.tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
+        self.tokenizer.no_truncation()
+        self.tokenizer.no_padding()
+        vocab = self.tokenizer.get_vocab()
+        self._cls, self._sep = vocab["[CLS]"], vocab["[SEP]"]
+        self.max_len = max_len
+        self.doc_stride = doc_stride
+        self.max_question_tokens = max_question_tokens
+        self.max_answer_tokens = max_answer_tokens
+        self.backend = backend
+        self._lock = threading.Lock()
+        if backend == "onnx":
+            from indexer.onnx_export import ensure_onnx, open_session
+
+            self._session = open_session(ensure_onnx(self.path, "question-answering"), threads)
+        else:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            import torch
+            from transformers import AutoModelForQuestionAnswering
+
+            if threads:
+                torch.set_num_threads(threads)
+            self._torch = torch
+            self.model = AutoModelForQuestionAnswering.from_pretrained(
+                self.path, local_files_only=True, dtype=torch.float32
+            ).eval()
+
+    def _windows(self, question: str, texts: list[str]) -> list[_Window]:
+        """``[CLS] question [SEP] context-window [SEP]`` for every window of every text."""
+        q_ids = self.tokenizer.encode(" ".join(question.split()), add_special_tokens=False).ids
+        q_ids = q_ids[: self.max_question_tokens]
+        room = self.max_len - len(q_ids) - 3
+        step = max(1, room - self.doc_stride)
+        windows: list[_Window] = []
+        for index, text in enumerate(texts):
+            if not text or not text.strip():
+                continue
+            enc = self.tokenizer.encode(text, add_special_tokens=False)
+            ids, offsets = enc.ids, enc.offsets
+            lo = 0
+            while True:
+                hi = min(lo + room, len(ids))
+                windows.append(
+                    _Window(
+                        index,
+                        [self._cls, *q_ids, self._sep, *ids[lo:hi], self._sep],
+                        len(q_ids) + 2,
+                        offsets[lo:hi],
+                    )
+                )
+                if hi >= len(ids):
+                    break
+                lo += step
+        return windows
+
+    def _logits(self, windows: list[_Window]) -> tuple[np.ndarray, np.ndarray]:
+        width = max(len(w.ids) for w in windows)
+        ids = np.zeros((len(windows), width), dtype=np.int64)
+        types = np.zeros_like(ids)
+        for row, w in enumerate(windows):
+            ids[row, : len(w.ids)] = w.ids
+            types[row, w.context_start : len(w.ids)] = 1
+        mask = (ids != 0).astype(np.int64)
+        with self._lock:
+            if self.backend == "onnx":
+                feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+                start, end = self._session.run(["start_logits", "end_logits"], feeds)
+            else:
+                torch = self._torch
+                with torch.inference_mode():
+                    out = self.model(
+                        input_ids=torch.from_numpy(ids),
+                        attention_mask=torch.from_numpy(mask),
+                        token_type_ids=torch.from_numpy(types),
+                    )
+                start, end = out.start_logits.numpy(), out.end_logits.numpy()
+        return start.astype(np.float64), end.astype(np.float64)
+
+    def read(self, question: str, texts: list[str], top_n: int = 5) -> list[Span]:
+        """The ``top_n`` best spans over all ``texts``, best first, non-overlapping per text."""
+        windows = self._windows(question, texts) if question.strip() and top_n > 0 else []
+        if not windows:
+            return []
+        start_logits, end_logits = self._logits(windows)
+        best: dict[tuple[int, int, int], Span] = {}
+        for w, s_log, e_log in zip(windows, start_logits, end_logits, strict=True):
+            n = len(w.offsets)
+            ctx = slice(w.context_start, w.context_start + n)
+            # Softmax over the context tokens *and* [CLS]: mass on [CLS] means "no answer here".
+            log_ps = _log_softmax(np.r_[s_log[0], s_log[ctx]])[1:]
+            log_pe = _log_softmax(np.r_[e_log[0], e_log[ctx]])[1:]
+            pair = log_ps[:, None] + log_pe[None, :]
+            band = np.triu(np.ones((n, n), dtype=bool)) & ~np.triu(
+                np.ones((n, n), dtype=bool), self.max_answer_tokens
+            )
+            pair[~band] = -np.inf
+            k = min(max(top_n * 4, 20), n * n)
+            flat = np.argpartition(pair.ravel(), -k)[-k:]
+            text = texts[w.passage_index]
+            for f in flat[np.argsort(-pair.ravel()[flat])]:
+                lp = pair.ravel()[f]
+                if lp == -np.inf:
+                    break
+                i, j = divmod(int(f), n)
+                s_char, e_char = _trim(text, *_whole_words(text, w.offsets[i][0], w.offsets[j][1]))
+                if e_char <= s_char:
+                    continue
+                key = (w.passage_index, s_char, e_char)
+                score = float(np.exp(lp))
+                if key not in best or best[key].score < score:
+                    best[key] = Span(
+                        passage_index=w.passage_index,
+                        start=s_char,
+                        end=e_char,
+                        score=min(1.0, max(0.0, score)),
+                        logit=float(s_log[w.context_start + i] + e_log[w.context_start + j]),
+                    )
+
+        result: list[Span] = []
+        for span in sorted(best.values(), key=lambda s: (-s.score, -s.logit)):
+            if any(
+                r.passage_index == span.passage_index and r.start < span.end and span.start < r.end
+                for r in result
+            ):
+                continue  # a better span already covers this place
+            result.append(span)
+            if len(result) >= top_n:
+                break
+        return result
+
+
+@dataclass(frozen=True)
+class _Window:
+    passage_index: int
+    ids: list[int]
+    context_start: int  # position of the first context token
+    offsets: list[tuple[int, int]]  # character offsets of the context tokens in the text
+
+
+def _log_softmax(x: np.ndarray) -> np.ndarray:
+    shifted = x - x.max()
+    return shifted - np.log(np.exp(shifted).sum())

@@ -1,0 +1,215 @@
+"""``qa-train``: train, export and evaluate the extractive QA reader on CPU.
+
+qa-train train --max-examples 16000 --epochs 1     # train (resumable), export, eval, TRAINING.md
+qa-train train --resume <same flags>               # continue a killed run
+qa-train export --out /tmp/reader-test             # export the latest checkpoint (any step)
+qa-train eval --model qa/models/reader --limit 500 # SQuAD EM/F1 on dev, gold paragraph
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from qa.train.reader import (
+    DEFAULT_CKPT_DIR,
+    DEFAULT_DEV_DIR,
+    DEFAULT_OUT,
+    DEFAULT_TRAIN_FILE,
+    TrainConfig,
+)
+
+app = typer.Typer(
+    help="Train (on CPU), export and evaluate the SQuAD-style extractive QA reader.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.command("train")
+def train_cmd(
+    train_file: Annotated[
+        Path, typer.Option(help="SQuAD v1.1 train JSON (.json or .json.gz), relative to the repo.")
+    ] = DEFAULT_TRAIN_FILE,
+    ambiguous_ids: Annotated[
+        Path | None,
+        typer.Option(
+            help="Question ids to drop (default: <train file>.ambiguous_ids.txt beside it)."
+        ),
+    ] = None,
+    out: Annotated[
+        Path, typer.Option(help="Where the final fp16 model + tokenizer + TRAINING.md go.")
+    ] = DEFAULT_OUT,
+    checkpoint_dir: Annotated[
+        Path,
+        typer.Option(help="Checkpoints (model + optimizer + step), git-ignored; see --resume."),
+    ] = DEFAULT_CKPT_DIR,
+    max_examples: Annotated[
+        int | None,
+        typer.Option(
+            help="Use a seeded random subset of this many non-ambiguous questions (default: all)."
+        ),
+    ] = None,
+    max_len: Annotated[
+        int, typer.Option(help="Max tokens per feature (question + context window).")
+    ] = 256,
+    doc_stride: Annotated[
+        int, typer.Option(help="Overlap in tokens between windows of a long context.")
+    ] = 128,
+    max_question_tokens: Annotated[
+        int, typer.Option(help="Questions are cut to this many word pieces.")
+    ] = 64,
+    epochs: Annotated[
+        float, typer.Option(help="Passes over the features (may be fractional).")
+    ] = 1.0,
+    batch_size: Annotated[int, typer.Option(help="Features per optimisation step.")] = 16,
+    lr: Annotated[float, typer.Option(help="Peak AdamW learning rate.")] = 1e-4,
+    warmup: Annotated[
+        float, typer.Option(help="Fraction of the steps spent in linear warmup.")
+    ] = 0.1,
+    weight_decay: Annotated[
+        float, typer.Option(help="AdamW weight decay (not on biases/LayerNorm).")
+    ] = 0.01,
+    seed: Annotated[
+        int, typer.Option(help="Seed for the subset, the negatives, the batch order and init.")
+    ] = 42,
+    threads: Annotated[
+        int, typer.Option(help="torch.set_num_threads (0: leave torch's default).")
+    ] = 2,
+    neg_ratio: Annotated[
+        float,
+        typer.Option(
+            help="Add this fraction of negatives: question + another paragraph, labelled [CLS]."
+        ),
+    ] = 0.1,
+    keep_noanswer: Annotated[
+        float,
+        typer.Option(
+            help="Probability of keeping a window of a long context that misses the answer ([CLS])."
+        ),
+    ] = 0.1,
+    checkpoint_minutes: Annotated[
+        float, typer.Option(help="Checkpoint every this many minutes.")
+    ] = 10.0,
+    checkpoint_steps: Annotated[
+        int, typer.Option(help="Also checkpoint every this many steps (0: off).")
+    ] = 0,
+    log_every: Annotated[int, typer.Option(help="Log the loss every this many steps.")] = 20,
+    eval_dir: Annotated[
+        Path, typer.Option(help="Dev articles.jsonl + questions.jsonl.")
+    ] = DEFAULT_DEV_DIR,
+    eval_limit: Annotated[
+        int, typer.Option(help="Dev questions to evaluate after export (0: skip).")
+    ] = 500,
+    resume: Annotated[
+        bool, typer.Option(help="Continue from <checkpoint-dir>/last.pt (same flags).")
+    ] = False,
+    max_steps: Annotated[
+        int | None,
+        typer.Option(
+            help="Stop after this many steps in this process (timing runs); no export then."
+        ),
+    ] = None,
+    time_budget_min: Annotated[
+        float | None,
+        typer.Option(
+            help="Wall-time budget (minutes) of the optimisation loop: the LR warmup/decay runs "
+            "on max(step/planned, time/budget) and training stops at the budget, so a busy "
+            "machine still finishes on time (step count then depends on machine speed)."
+        ),
+    ] = None,
+) -> None:
+    """Fine-tune all-MiniLM-L6-v2 for span extraction; export fp16; evaluate on dev; TRAINING.md."""
+    from qa.train.reader import train
+
+    cfg = TrainConfig(
+        train_file=train_file,
+        ambiguous_ids=ambiguous_ids,
+        out=out,
+        checkpoint_dir=checkpoint_dir,
+        max_examples=max_examples,
+        max_len=max_len,
+        doc_stride=doc_stride,
+        max_question_tokens=max_question_tokens,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        warmup=warmup,
+        weight_decay=weight_decay,
+        seed=seed,
+        threads=threads or None,
+        neg_ratio=neg_ratio,
+        keep_noanswer=keep_noanswer,
+        checkpoint_minutes=checkpoint_minutes,
+        checkpoint_steps=checkpoint_steps,
+        log_every=log_every,
+        eval_dir=eval_dir,
+        eval_limit=eval_limit,
+        resume=resume,
+        max_steps=max_steps,
+        time_budget_min=time_budget_min,
+    )
+    train(cfg)
+
+
+@app.command("export")
+def export_cmd(
+    checkpoint_dir: Annotated[
+        Path, typer.Option(help="Folder holding last.pt.")
+    ] = DEFAULT_CKPT_DIR,
+    out: Annotated[Path, typer.Option(help="Folder to write the fp16 model to.")] = Path(
+        "/tmp/reader-test"
+    ),
+) -> None:
+    """Export the latest checkpoint (at whatever step) as an fp16 model folder, e.g. for testing."""
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    import torch
+    from transformers import AutoModelForQuestionAnswering
+
+    from qa.train.reader import base_model_path, export_model
+
+    state = torch.load(checkpoint_dir / "last.pt", map_location="cpu", weights_only=False)
+    base = base_model_path()
+    model = AutoModelForQuestionAnswering.from_pretrained(base, dtype=torch.float32)
+    model.load_state_dict(state["model"])
+    export_model(model, base, out)
+    typer.echo(f"exported step {state['step']}/{state.get('total_steps', '?')} to {out}")
+
+
+@app.command("eval")
+def eval_cmd(
+    model: Annotated[
+        Path, typer.Option(help="Model folder (as written by train/export).")
+    ] = DEFAULT_OUT,
+    dev_dir: Annotated[
+        Path, typer.Option(help="Folder with articles.jsonl + questions.jsonl.")
+    ] = DEFAULT_DEV_DIR,
+    limit: Annotated[
+        int, typer.Option(help="Evaluate the first N questions (0: all 1,884).")
+    ] = 500,
+    threads: Annotated[int, typer.Option(help="torch threads.")] = 2,
+    quantize: Annotated[
+        bool, typer.Option(help="int8 dynamic quantisation of the Linear layers.")
+    ] = False,
+) -> None:
+    """SQuAD EM/F1 of the reader given the gold paragraph (official normalisation)."""
+    from qa.train.evaluate import evaluate_reader
+
+    res = evaluate_reader(model, dev_dir, limit=limit or None, threads=threads, quantize=quantize)
+    typer.echo(
+        f"n={res['n']}  EM={res['em']:.2f}  F1={res['f1']:.2f}  "
+        f"{res['ms_per_question']:.1f} ms/question  verbatim_failures={res['verbatim_failures']}"
+    )
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

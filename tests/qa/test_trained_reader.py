@@ -1,0 +1,129 @@
+"""The trained extractive reader (qa/models/reader), loaded offline, on real dev paragraphs."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+# QA_READER_TEST_PATH points the tests at another model folder (e.g. an exported checkpoint).
+MODEL_DIR = Path(os.environ.get("QA_READER_TEST_PATH", REPO / "qa" / "models" / "reader"))
+DEV_ARTICLES = REPO / "examples" / "articles" / "squad-dev.jsonl"
+DEV_QUESTIONS = REPO.parent / "shared" / "eval" / "dev" / "questions.jsonl"
+
+pytestmark = pytest.mark.skipif(
+    not (MODEL_DIR / "model.safetensors").exists(),
+    reason=f"no trained reader yet: {MODEL_DIR / 'model.safetensors'} is missing "
+    "(run qa-train train)",
+)
+
+
+@pytest.fixture(scope="module")
+def reader():  # noqa: ANN201
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    from qa.read.trained import TrainedReader
+
+    return TrainedReader(MODEL_DIR, threads=2)
+
+
+@pytest.fixture(scope="module")
+def articles() -> dict[str, dict]:
+    if not DEV_ARTICLES.exists():
+        pytest.skip(f"dev articles missing: {DEV_ARTICLES}")
+    with open(DEV_ARTICLES, encoding="utf-8") as f:
+        return {a["id"]: a for a in map(json.loads, f)}
+
+
+def paragraph(articles: dict[str, dict], article_id: str, index: int) -> str:
+    art = articles[article_id]
+    start, end = art["paragraph_spans"][index]
+    return art["text"][start:end]
+
+
+def test_loads_offline_from_the_bundled_folder(reader) -> None:  # noqa: ANN001
+    assert reader.path == MODEL_DIR
+    assert reader.backend == "onnx"
+    for name in ("config.json", "tokenizer.json", "vocab.txt", "tokenizer_config.json"):
+        assert (MODEL_DIR / name).exists(), name
+
+
+@pytest.mark.parametrize(
+    ("article_id", "index", "question", "gold"),
+    [
+        ("Warsaw", 0, "What year was Casimir Pulaski born in Warsaw?", "1745"),
+        ("Warsaw", 0, "What was Maria Curie the first female recipient of?", "Nobel Prize"),
+    ],
+)
+def test_simple_question_gets_the_gold_answer(  # noqa: ANN001
+    reader, articles, article_id: str, index: int, question: str, gold: str
+) -> None:
+    text = paragraph(articles, article_id, index)
+    spans = reader.read(question, [text])
+    assert spans, "no span"
+    best = spans[0]
+    assert best.passage_index == 0
+    assert text[best.start : best.end] == gold
+    assert 0.0 <= best.score <= 1.0
+
+
+def test_spans_are_verbatim_sorted_and_distinct_on_many_dev_questions(reader, articles) -> None:  # noqa: ANN001
+    if not DEV_QUESTIONS.exists():
+        pytest.skip(f"dev questions missing: {DEV_QUESTIONS}")
+    with open(DEV_QUESTIONS, encoding="utf-8") as f:
+        questions = [json.loads(line) for line in f][::60]  # 32, spread over the 12 articles
+    for q in questions:
+        art = articles[q["article_id"]]
+        n_par = len(art["paragraph_spans"])
+        # the gold paragraph between two others, as retrieval would hand it over
+        texts = [
+            paragraph(articles, q["article_id"], (q["paragraph_index"] + 1) % n_par),
+            paragraph(articles, q["article_id"], q["paragraph_index"]),
+            paragraph(articles, q["article_id"], (q["paragraph_index"] + 2) % n_par),
+        ]
+        spans = reader.read(q["question"], texts, top_n=5)
+        assert 1 <= len(spans) <= 5
+        assert [s.score for s in spans] == sorted((s.score for s in spans), reverse=True)
+        for s in spans:
+            text = texts[s.passage_index]
+            answer = text[s.start : s.end]
+            assert 0 <= s.start < s.end <= len(text)
+            assert answer == answer.strip() and answer[-1] not in ",;:"
+            assert 0.0 <= s.score <= 1.0
+        for a in spans:  # no two spans overlap inside the same passage
+            for b in spans:
+                if a is not b and a.passage_index == b.passage_index:
+                    assert a.end <= b.start or b.end <= a.start
+
+
+def test_long_text_windows_map_back_to_the_right_offsets(reader, articles) -> None:  # noqa: ANN001
+    # 3 paragraphs in one text: longer than one 256-token window, so it overflows
+    art = articles["Warsaw"]
+    s0 = art["paragraph_spans"][3][0]
+    e0 = art["paragraph_spans"][0][1]
+    text = art["text"][s0 : art["paragraph_spans"][5][1]] + "\n\n" + art["text"][:e0]
+    spans = reader.read("What year was Casimir Pulaski born in Warsaw?", ["", text])
+    assert spans and all(s.passage_index == 1 for s in spans)
+    assert text[spans[0].start : spans[0].end] == "1745"
+
+
+def test_empty_inputs_give_no_spans(reader) -> None:  # noqa: ANN001
+    assert reader.read("Who won?", []) == []
+    assert reader.read("Who won?", ["", "   "]) == []
+    assert reader.read("", ["Some text here."]) == []
+
+
+def test_onnx_and_torch_backends_agree(reader, articles) -> None:  # noqa: ANN001
+    from qa.read.trained import TrainedReader
+
+    torch_reader = TrainedReader(MODEL_DIR, backend="torch")
+    texts = [paragraph(articles, "Warsaw", i) for i in range(3)]
+    for question in ("Who was born in Warsaw?", "What year was Casimir Pulaski born in Warsaw?"):
+        a, b = reader.read(question, texts, top_n=3), torch_reader.read(question, texts, top_n=3)
+        assert [(s.passage_index, s.start, s.end) for s in a][:1] == [
+            (s.passage_index, s.start, s.end) for s in b
+        ][:1]
+        assert abs(a[0].score - b[0].score) < 1e-3
