@@ -121,6 +121,7 @@ def main() -> None:
             "method": name,
             "passages/s": round(statistics.median(values), 1),
             "x bare torch": ratio(values, base),
+            "per round": " ".join(f"{v / b:.2f}" for v, b in zip(values, base, strict=True)),
         }
         for name, values in rates.items()
     ]

@@ -37,11 +37,14 @@ def calibration_path(reader: str) -> Path:
 FEATURES = ("log_reader_score", "dense_cosine", "coverage")
 
 
-def features(span: Span, hit: Hit) -> list[float]:
+def features(spans: Sequence[Span], hits: Sequence[Hit]) -> list[float]:
+    """Question-level evidence: the reader's best span, the best passage cosine and the best
+    reranker coverage among the passages read."""
+    best = max((s.score for s in spans), default=0.0)
     return [
-        math.log(max(span.score, 1e-6)),
-        hit.dense_score if hit.dense_score is not None else 0.0,
-        hit.coverage,
+        math.log(max(best, 1e-6)),
+        max((h.dense_score for h in hits if h.dense_score is not None), default=0.0),
+        max((h.coverage for h in hits), default=0.0),
     ]
 
 
@@ -73,11 +76,17 @@ class Calibration:
         }
         path.write_text(json.dumps(payload, indent=2) + "\n")
 
-    def score(self, spans: Sequence[Span], hits: Sequence[Hit]) -> list[float]:
-        if not spans:
-            return []
-        x = np.array([features(s, hits[s.passage_index]) for s in spans])
-        return (1 / (1 + np.exp(-(x @ np.array(self.weights) + self.bias)))).tolist()
+    def answerable(self, spans: Sequence[Span], hits: Sequence[Hit]) -> float:
+        """Probability that the articles answer the question at all."""
+        x = np.array(features(spans, hits))
+        return float(1 / (1 + np.exp(-(x @ np.array(self.weights) + self.bias))))
+
+
+def answer_scores(answerable: float, spans: Sequence[Span]) -> list[float]:
+    """Each span's score: the question's answerability, shared out in the reader's order
+    (the best span gets all of it, the others in proportion to their reader score)."""
+    best = max((s.score for s in spans), default=0.0)
+    return [answerable * (s.score / best if best > 0 else 0.0) for s in spans]
 
 
 def fit_logistic(
@@ -112,12 +121,11 @@ def _newton(x: np.ndarray, y: np.ndarray, l2: float, steps: int) -> tuple[np.nda
 
 
 def _collect(engine, questions: list[str]) -> np.ndarray:  # noqa: ANN001 - qa.engine.Engine
-    """Features of the reader's best span for each question (zeros when nothing is read)."""
+    """Question-level features for each question."""
     rows = []
     for question in questions:
-        read, spans = engine.read_candidates(question)
-        best = max(spans, key=lambda s: s.score, default=None)
-        rows.append(features(best, read[best.passage_index]) if best else [math.log(1e-6), 0, 0])
+        hits, spans = engine.read_candidates(question)
+        rows.append(features(spans, hits[: engine.settings.rerank_passages]))
     return np.array(rows)
 
 
@@ -159,28 +167,45 @@ def main(
         engine.warm_up()
         inside = [q["question"] for q in questions if q["article_id"] in half]
         outside = [q["question"] for q in questions if q["article_id"] not in half]
-        x = _collect(engine, inside + outside)
-        y = np.r_[np.ones(len(inside)), np.zeros(len(outside))]
-        data.append((x, y))
         reader = type(engine.reader).__name__
+        cache = work / f"features-{reader}-half{n}-every{every}.npz"
+        if cache.exists():
+            x, y = np.load(cache)["x"], np.load(cache)["y"]
+        else:
+            x = _collect(engine, inside + outside)
+            y = np.r_[np.ones(len(inside)), np.zeros(len(outside))]
+            np.savez(cache, x=x, y=y)
+        data.append((x, y))
         print(f"half {n}: {len(inside)} answerable, {len(outside)} out-of-corpus questions")
 
     def threshold_for(p: np.ndarray, y: np.ndarray) -> float:
         return float(np.quantile(p[y == 1], max_false_abstain))
 
-    for train, test in ((0, 1), (1, 0)):
-        w, b = fit_logistic(*data[train])
-        p_train = 1 / (1 + np.exp(-(data[train][0] @ w + b)))
-        t = threshold_for(p_train, data[train][1])
-        p_test = 1 / (1 + np.exp(-(data[test][0] @ w + b)))
-        abstain, false_abstain = _rates(p_test, data[test][1], t)
+    def cross_fit(mask: np.ndarray) -> tuple[float, float]:
+        """Mean (abstention, false abstains) fitting on one half, testing on the other."""
+        results = []
+        for train, test in ((0, 1), (1, 0)):
+            w, b = fit_logistic(data[train][0][:, mask], data[train][1])
+            p_train = 1 / (1 + np.exp(-(data[train][0][:, mask] @ w + b)))
+            t = threshold_for(p_train, data[train][1])
+            p_test = 1 / (1 + np.exp(-(data[test][0][:, mask] @ w + b)))
+            results.append(_rates(p_test, data[test][1], t))
+        return float(np.mean([r[0] for r in results])), float(np.mean([r[1] for r in results]))
+
+    # Model selection on dev: the feature subset with the best held-out-half abstention.
+    subsets = [np.array([(i >> j) & 1 for j in range(len(FEATURES))], bool) for i in range(1, 8)]
+    scored = [(cross_fit(m), m) for m in subsets]
+    for (abstain, false_abstain), m in scored:
+        names = ", ".join(f for f, keep in zip(FEATURES, m, strict=True) if keep)
         print(
-            f"fit on half {train}, test on half {test}: threshold {t:.3f}, "
-            f"out-of-corpus abstention {abstain:.3f}, false abstains {false_abstain:.3f}"
+            f"[{names}]: cross-fitted abstention {abstain:.3f}, false abstains {false_abstain:.3f}"
         )
+    (_, _), mask = max(scored, key=lambda r: r[0][0] - 2 * max(0.0, r[0][1] - max_false_abstain))
     x = np.vstack([d[0] for d in data])
     y = np.concatenate([d[1] for d in data])
-    w, b = fit_logistic(x, y)
+    w_sub, b = fit_logistic(x[:, mask], y)
+    w = np.zeros(len(FEATURES))
+    w[mask] = w_sub
     p = 1 / (1 + np.exp(-(x @ w + b)))
     t = threshold_for(p, y)
     abstain, false_abstain = _rates(p, y, t)

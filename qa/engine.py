@@ -13,7 +13,7 @@ from indexer.load import LoadError
 from indexer.pipeline import AddReport, Indexer
 from indexer.store import ArticleSummary, IndexStore
 from qa.answer import build_answers
-from qa.calibrate import Calibration, calibration_path
+from qa.calibrate import Calibration, answer_scores, calibration_path
 from qa.read.base import Reader, Span
 from qa.rerank import LexicalReranker
 from qa.retrieve import Hit, HybridRetriever
@@ -161,7 +161,7 @@ class Engine:
         hits, spans = self.read_candidates(question, context, depth)
         read = hits[: self.settings.rerank_passages]
         if self.calibration:
-            scores = self.calibration.score(spans, read)
+            scores = answer_scores(self.calibration.answerable(spans, read), spans)
         else:
             scores = [s.score for s in spans]
         refs = self.store.article_refs(h.article_id for h in read)

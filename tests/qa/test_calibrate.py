@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.calibrate import Calibration, fit_logistic
+from qa.calibrate import Calibration, answer_scores, fit_logistic
 from qa.read.base import Span
 from qa.retrieve import Hit
 
@@ -32,8 +32,13 @@ def test_calibration_round_trips_and_scores_in_unit_interval(tmp_path: Path) -> 
     calibration.save(tmp_path / "c.json")
     loaded = Calibration.load(tmp_path / "c.json")
     assert loaded == calibration
-    hit = Hit(1, "a", 0, 10, "0123456789", 0.5, 0.6, 0, 0, coverage=0.8)
-    strong, weak = Span(0, 0, 3, 0.9, 5.0), Span(0, 0, 3, 0.01, -2.0)
-    scores = loaded.score([strong, weak], [hit])
-    assert 0 < scores[1] < scores[0] < 1
+    strong_hit = Hit(1, "a", 0, 10, "0123456789", 0.5, 0.6, 0, 0, coverage=0.8)
+    weak_hit = Hit(2, "a", 0, 10, "0123456789", 0.1, 0.1, 5, 5, coverage=0.1)
+    strong, weak = Span(0, 0, 3, 0.9, 5.0), Span(0, 4, 6, 0.3, -2.0)
+    high = loaded.answerable([strong, weak], [strong_hit])
+    low = loaded.answerable([weak], [weak_hit])
+    assert 0 < low < high < 1
+    scores = answer_scores(high, [strong, weak])
+    assert scores[0] == high and 0 < scores[1] < scores[0]
+    assert answer_scores(0.5, []) == []
     assert Calibration.load(tmp_path / "missing.json") is None
