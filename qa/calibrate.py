@@ -56,13 +56,20 @@ class Calibration:
     bias: float
     reader: str
     threshold: float
+    rank_weights: list[float] | None = None
 
     @classmethod
     def load(cls, path: Path) -> Calibration | None:
         if not path.exists():
             return None
         data = json.loads(path.read_text())
-        return cls(data["weights"], data["bias"], data["reader"], data["threshold"])
+        return cls(
+            data["weights"],
+            data["bias"],
+            data["reader"],
+            data["threshold"],
+            data.get("rank_weights"),
+        )
 
     def save(self, path: Path, **extra: object) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,6 +79,7 @@ class Calibration:
             "bias": self.bias,
             "reader": self.reader,
             "threshold": self.threshold,
+            "rank_weights": self.rank_weights,
             **extra,
         }
         path.write_text(json.dumps(payload, indent=2) + "\n")
@@ -82,11 +90,35 @@ class Calibration:
         return float(1 / (1 + np.exp(-(x @ np.array(self.weights) + self.bias))))
 
 
-def answer_scores(answerable: float, spans: Sequence[Span]) -> list[float]:
-    """Each span's score: the question's answerability, shared out in the reader's order
-    (the best span gets all of it, the others in proportion to their reader score)."""
-    best = max((s.score for s in spans), default=0.0)
-    return [answerable * (s.score / best if best > 0 else 0.0) for s in spans]
+def span_features(span: Span, hit: Hit) -> list[float]:
+    """Span-level evidence: the span's reader score and its own passage's cosine and coverage."""
+    return [
+        math.log(max(span.score, 1e-6)),
+        hit.dense_score if hit.dense_score is not None else 0.0,
+        hit.coverage,
+    ]
+
+
+def answer_scores(
+    answerable: float,
+    spans: Sequence[Span],
+    hits: Sequence[Hit],
+    rank_weights: Sequence[float] | None = None,
+) -> list[float]:
+    """Each span's score: the question's answerability for the best span, less for the others.
+
+    Spans are ordered by ``rank_weights · span_features`` (a span-level logistic fitted on dev:
+    the reader alone is over-confident in loosely related passages, so its passage's
+    retrieval evidence counts too), or by the reader's score without weights.
+    """
+    if not spans:
+        return []
+    if rank_weights is None:
+        keys = np.log(np.maximum([s.score for s in spans], 1e-6))
+    else:
+        x = np.array([span_features(s, hits[s.passage_index]) for s in spans])
+        keys = x @ np.asarray(rank_weights)
+    return (answerable * np.exp(keys - keys.max())).tolist()
 
 
 def fit_logistic(
@@ -214,7 +246,10 @@ def main(
         f"false abstains {false_abstain:.3f}"
     )
     out = out or calibration_path(reader)
-    Calibration(w.tolist(), b, reader, round(t, 4)).save(
+    previous = Calibration.load(out)
+    Calibration(
+        w.tolist(), b, reader, round(t, 4), previous.rank_weights if previous else None
+    ).save(
         out,
         fitted_on="SQuAD v1.1 dev, half-index split",
         in_sample_abstention=round(abstain, 4),

@@ -161,7 +161,8 @@ class Engine:
         hits, spans = self.read_candidates(question, context, depth)
         read = hits[: self.settings.rerank_passages]
         if self.calibration:
-            scores = answer_scores(self.calibration.answerable(spans, read), spans)
+            answerable = self.calibration.answerable(spans, read)
+            scores = answer_scores(answerable, spans, read, self.calibration.rank_weights)
         else:
             scores = [s.score for s in spans]
         refs = self.store.article_refs(h.article_id for h in read)

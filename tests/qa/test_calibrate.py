@@ -38,7 +38,11 @@ def test_calibration_round_trips_and_scores_in_unit_interval(tmp_path: Path) -> 
     high = loaded.answerable([strong, weak], [strong_hit])
     low = loaded.answerable([weak], [weak_hit])
     assert 0 < low < high < 1
-    scores = answer_scores(high, [strong, weak])
+    scores = answer_scores(high, [strong, weak], [strong_hit])
     assert scores[0] == high and 0 < scores[1] < scores[0]
-    assert answer_scores(0.5, []) == []
+    # With span weights, a weaker reader score in a much better passage can rank first.
+    spans = [Span(0, 0, 3, 0.5, 0.0), Span(1, 0, 3, 0.4, 0.0)]
+    ranked = answer_scores(high, spans, [weak_hit, strong_hit], rank_weights=[0.4, 13.0, 7.0])
+    assert ranked[1] == high and ranked[0] < ranked[1]
+    assert answer_scores(0.5, [], []) == []
     assert Calibration.load(tmp_path / "missing.json") is None
