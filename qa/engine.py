@@ -162,7 +162,10 @@ class Engine:
         read = hits[: self.settings.rerank_passages]
         if self.calibration:
             answerable = self.calibration.answerable(spans, read)
-            scores = answer_scores(answerable, spans, read, self.calibration.rank_weights)
+            # A follow-up's passages were retrieved for the earlier question too: their
+            # evidence would favour the earlier answer, so the reader alone orders them.
+            weights = None if context else self.calibration.rank_weights
+            scores = answer_scores(answerable, spans, read, weights)
         else:
             scores = [s.score for s in spans]
         refs = self.store.article_refs(h.article_id for h in read)
