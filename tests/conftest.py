@@ -13,11 +13,11 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parent.parent
 SEED_ARTICLE = REPO / "examples" / "articles" / "msn-pakistan-islamic-state.txt"
-DEV_DIR = REPO.parent / "shared" / "eval" / "dev"
 # The dev articles are bundled in the repo (examples/articles/squad-dev.jsonl is a byte copy),
-# so the tests also run where ../shared is absent; dev questions are needed only by eval tests.
+# so the tests also run where ../shared is absent.
 DEV_ARTICLES = REPO / "examples" / "articles" / "squad-dev.jsonl"
-DEV_QUESTIONS = DEV_DIR / "questions.jsonl"
+# The dev questions are bundled too (CC BY-SA 4.0, see examples/README.md).
+DEV_QUESTIONS = REPO / "tests" / "data" / "squad-dev-questions.jsonl"
 
 
 @pytest.fixture(scope="session")
