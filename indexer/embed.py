@@ -28,6 +28,7 @@ MODEL_MAX_TOKENS = 256
 
 Backend = Literal["onnx", "torch"]
 DEFAULT_BACKEND: Backend = "onnx"
+Precision = Literal["fp32", "int8"]
 
 
 def model_path() -> Path:
@@ -62,6 +63,9 @@ class Embedder:
         backend: ``"onnx"`` (default, no torch at query time) or ``"torch"``
             (sentence-transformers). If the ONNX model cannot be prepared (no ``onnx`` package
             to export it), the torch backend is used with a warning: the vectors are the same.
+        query_precision: ``"int8"`` embeds questions (never passages) with int8 weights
+            (ONNX only): twice as fast for one short question, vectors at cosine ~0.994 to
+            fp32's; retrieval recall is measured by ``bench.retrieval``.
 
     >>> Embedder().encode(["Warsaw is the capital of Poland."]).shape  # doctest: +SKIP
     (1, 384)
@@ -71,10 +75,17 @@ class Embedder:
     dim = MODEL_DIM
 
     def __init__(
-        self, batch_size: int = 32, threads: int | None = None, backend: Backend = DEFAULT_BACKEND
+        self,
+        batch_size: int = 32,
+        threads: int | None = None,
+        backend: Backend = DEFAULT_BACKEND,
+        query_precision: Precision = "fp32",
     ) -> None:
         if backend not in ("onnx", "torch"):
             raise ValueError(f"unknown embedding backend {backend!r}: use 'onnx' or 'torch'")
+        if query_precision not in ("fp32", "int8"):
+            raise ValueError(f"unknown query precision {query_precision!r}: use 'fp32' or 'int8'")
+        self.query_precision: Precision = query_precision
         self.batch_size = batch_size
         self.threads = threads
         self.backend: Backend = backend
@@ -109,6 +120,14 @@ class Embedder:
 
         return open_session(ensure_onnx(model_path(), "sentence-embedding"), self.threads)
 
+    @cached_property
+    def _query_session(self):  # noqa: ANN202 - onnxruntime.InferenceSession
+        if self.query_precision == "fp32":
+            return self._session
+        from indexer.onnx_export import ensure_onnx, open_session
+
+        return open_session(ensure_onnx(model_path(), "sentence-embedding", "int8"), self.threads)
+
     def load(self) -> Embedder:
         """Load the model now (servers call this before saying they are ready)."""
         if self._loaded:
@@ -116,7 +135,7 @@ class Embedder:
         with self._lock:
             if self.backend == "onnx":
                 try:
-                    _ = self._tokenizer, self._session
+                    _ = self._tokenizer, self._session, self._query_session
                 except ImportError as e:
                     log.warning("ONNX backend unavailable (%s): embedding with torch", e)
                     self.backend = "torch"
@@ -157,7 +176,7 @@ class Embedder:
         if self.backend == "onnx":
             encoding = self._tokenizer.encode(question)
             ids = np.asarray([encoding.ids], dtype=np.int64)
-            return self._run(ids, np.ones_like(ids))[0]
+            return self._run(ids, np.ones_like(ids), self._query_session)[0]
         return self.encode([question])[0]
 
     def _encode_onnx(
@@ -179,9 +198,9 @@ class Embedder:
                 progress(len(idx))
         return out
 
-    def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def _run(self, ids: np.ndarray, mask: np.ndarray, session=None) -> np.ndarray:  # noqa: ANN001
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        return self._session.run(["sentence_embedding"], feeds)[0]
+        return (session or self._session).run(["sentence_embedding"], feeds)[0]
 
     def _encode_torch(
         self, texts: Sequence[str], progress: Callable[[int], None] | None

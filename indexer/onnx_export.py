@@ -14,9 +14,9 @@ Two tasks are supported, for a transformers/sentence-transformers model folder:
   ``start_logits`` and ``end_logits`` ``[batch, seq]``.
 
 The file lands in :func:`cache_dir` under a name keyed by the model folder (its name, its
-config and its weights' size), the task, the opset and the ONNX Runtime version, so an upgrade
-re-exports instead of loading a stale graph. Writes are atomic (temp file + rename) under a
-file lock, so two processes starting together export once.
+config and a sample of its weights' bytes), the task, the opset and the ONNX Runtime version,
+so a retrained model or an upgrade re-exports instead of loading a stale graph. Writes are
+atomic (temp file + rename) under a file lock, so two processes starting together export once.
 
 >>> path = ensure_onnx(model_path(), "sentence-embedding")  # doctest: +SKIP
 >>> session = open_session(path, threads=2)  # doctest: +SKIP
@@ -59,34 +59,53 @@ def _weights(model_dir: Path) -> Path:
     raise FileNotFoundError(f"no model.safetensors or pytorch_model.bin in {model_dir}")
 
 
-def onnx_path(model_dir: Path, task: Task, optimized: bool = True) -> Path:
+Flavour = Literal["plain", "fused", "int8"]
+
+
+def weights_fingerprint(model_dir: Path) -> str:
+    """A short digest of the folder's config and weights (size plus three 1 MiB samples of the
+    content: a retrained model of the same shape has the same size, but not the same bytes)."""
+    model_dir = Path(model_dir)
+    weights = _weights(model_dir)
+    size = weights.stat().st_size
+    digest = hashlib.sha256((model_dir / "config.json").read_bytes())
+    digest.update(str(size).encode())
+    sample = 1 << 20
+    with open(weights, "rb") as f:
+        for offset in (0, max(0, size // 2 - sample // 2), max(0, size - sample)):
+            f.seek(offset)
+            digest.update(f.read(sample))
+    return digest.hexdigest()[:12]
+
+
+def onnx_path(model_dir: Path, task: Task, flavour: Flavour = "fused") -> Path:
     """The cache file for ``model_dir`` exported for ``task`` (it may not exist yet)."""
     import onnxruntime
 
     model_dir = Path(model_dir)
-    digest = hashlib.sha256()
-    digest.update((model_dir / "config.json").read_bytes())
-    digest.update(str(_weights(model_dir).stat().st_size).encode())
-    flavour = "fused" if optimized else "plain"
     return cache_dir() / (
-        f"{model_dir.parent.name}.{model_dir.name}-{digest.hexdigest()[:12]}-{task}-opset{OPSET}"
-        f"-ort{onnxruntime.__version__}-{flavour}.onnx"
+        f"{model_dir.parent.name}.{model_dir.name}-{weights_fingerprint(model_dir)}-{task}"
+        f"-opset{OPSET}-ort{onnxruntime.__version__}-{flavour}.onnx"
     )
 
 
-def ensure_onnx(model_dir: Path, task: Task = "sentence-embedding", optimized: bool = True) -> Path:
+def ensure_onnx(
+    model_dir: Path, task: Task = "sentence-embedding", flavour: Flavour = "fused"
+) -> Path:
     """The ONNX file for ``model_dir`` and ``task``, exporting it first if it is not cached.
 
     Args:
         model_dir: a transformers model folder (``config.json`` + weights).
         task: ``"sentence-embedding"`` or ``"question-answering"``.
-        optimized: also fuse BERT's attention, GELU and layer norms
-            (``onnxruntime.transformers.optimizer``); falls back to the plain graph if that fails.
+        flavour: ``"plain"``: the exported graph; ``"fused"``: BERT's attention, GELU and
+            layer norms fused (``onnxruntime.transformers.optimizer``; falls back to the plain
+            graph if that fails); ``"int8"``: the fused graph with its weights quantised to
+            int8 (dynamic quantisation: faster on CPU, logits change slightly).
 
     Returns:
         The path of the ONNX file.
     """
-    target = onnx_path(model_dir, task, optimized)
+    target = onnx_path(model_dir, task, flavour)
     if target.exists():
         return target
     from filelock import FileLock
@@ -95,16 +114,21 @@ def ensure_onnx(model_dir: Path, task: Task = "sentence-embedding", optimized: b
     with FileLock(str(target) + ".lock"):
         if target.exists():  # another process exported it while we waited
             return target
-        plain = onnx_path(model_dir, task, optimized=False)
+        plain = onnx_path(model_dir, task, "plain")
         if not plain.exists():
             log.info("exporting %s (%s) to ONNX at %s (once)", model_dir, task, plain)
             _atomic(plain, lambda tmp: export(model_dir, tmp, task))
-        if optimized:
-            try:
-                _atomic(target, lambda tmp: fuse_bert(plain, tmp, model_dir))
-            except Exception as e:  # an optimizer that does not know the graph: keep it plain
-                log.warning("ONNX fusion failed (%s): using the plain export", e)
-                return plain
+        if flavour == "plain":
+            return plain
+        if flavour == "int8":
+            fused = ensure_onnx(model_dir, task, "fused")
+            _atomic(target, lambda tmp: quantize_int8(fused, tmp))
+            return target
+        try:
+            _atomic(target, lambda tmp: fuse_bert(plain, tmp, model_dir))
+        except Exception as e:  # an optimizer that does not know the graph: keep it plain
+            log.warning("ONNX fusion failed (%s): using the plain export", e)
+            return plain
     return target
 
 
@@ -180,6 +204,28 @@ def fuse_bert(src: Path, out: Path, model_dir: Path) -> None:
             opt_level=1,
         )
     model.save_model_to_file(str(out))
+
+
+def quantize_int8(src: Path, out: Path) -> None:
+    """Dynamic int8 quantisation of a (fused) graph's weights; activations stay float.
+
+    Per-channel scales with a 7-bit range keep the outputs close to fp32 (query vectors:
+    mean cosine 0.994 to fp32 here, against 0.970 per-tensor) at the same speed.
+    """
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # Shape inference cannot type the outputs of the fused contrib ops: they are float.
+        quantize_dynamic(
+            str(src),
+            str(out),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            reduce_range=True,
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
 
 
 def open_session(path: Path, threads: int | None = None):  # noqa: ANN201 - onnxruntime lazily

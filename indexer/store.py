@@ -38,6 +38,7 @@ EXACT_MAX_PASSAGES = 100_000
 IVF_PROBE_SHARE = 4  # nprobe = nlist // IVF_PROBE_SHARE
 IVF_MIN_CANDIDATES = 50  # IVF candidates re-ranked exactly per search
 IVF_TRAIN_PER_LIST = 40
+DF_CACHE_WORDS = 100_000  # document frequencies kept between writes
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -185,6 +186,9 @@ class IndexStore:
             self.index = self._load_faiss()
             self._reconcile()
         self._seen_version = self._generation()
+        self._df_cache: dict[str, int] = {}
+        self._df_generation = -1
+        self._df_total = 0
 
     # ---- set-up and recovery -------------------------------------------------------------
     def _init_schema(self) -> None:
@@ -406,14 +410,24 @@ class IndexStore:
         return self._seen_version
 
     def document_frequency(self, word: str) -> tuple[int, int]:
-        """(passages containing ``word``, all passages), from the FTS5 index."""
+        """(passages containing ``word``, all passages), from the FTS5 index.
+
+        Counting a common word's matches is slow on a large index, so counts are cached
+        until the index changes.
+        """
         with self._lock:
-            df = self._db.execute(
-                "SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?",
-                ('"' + word.replace('"', '""') + '"',),
-            ).fetchone()[0]
-            total = self._db.execute("SELECT count(*) FROM passages").fetchone()[0]
-        return df, total
+            if self._df_generation != self._seen_version:
+                self._df_cache.clear()
+                self._df_generation = self._seen_version
+                self._df_total = self._db.execute("SELECT count(*) FROM passages").fetchone()[0]
+            if word not in self._df_cache:
+                if len(self._df_cache) >= DF_CACHE_WORDS:
+                    self._df_cache.clear()
+                self._df_cache[word] = self._db.execute(
+                    "SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?",
+                    ('"' + word.replace('"', '""') + '"',),
+                ).fetchone()[0]
+            return self._df_cache[word], self._df_total
 
     def counts(self) -> tuple[int, int]:
         with self._lock:

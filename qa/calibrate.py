@@ -12,6 +12,12 @@ three signals separates the two cases:
 It is fitted on the dev split (``python -m qa.calibrate``: half of the dev articles indexed,
 questions about the other half must abstain) and stored per reader as
 ``qa/models/calibration-<Reader>.json``. Without that file the reader's own score is used.
+
+The same run fits the answer order: a span-level logistic over the span's reader score and
+its passage's cosine and coverage (label: the span matches a gold answer, F1 ≥ 0.5), so a
+confident span in a loosely related passage does not outrank the answer in the right one.
+Run it again whenever the reader's weights or the read settings change (the collected
+features are cached per reader fingerprint and settings in ``--work``).
 """
 
 from __future__ import annotations
@@ -152,13 +158,39 @@ def _newton(x: np.ndarray, y: np.ndarray, l2: float, steps: int) -> tuple[np.nda
     return weights, float(w[-1] - (weights * mean).sum())
 
 
-def _collect(engine, questions: list[str]) -> np.ndarray:  # noqa: ANN001 - qa.engine.Engine
-    """Question-level features for each question."""
-    rows = []
-    for question in questions:
-        hits, spans = engine.read_candidates(question)
-        rows.append(features(spans, hits[: engine.settings.rerank_passages]))
-    return np.array(rows)
+def _collect(
+    engine,  # noqa: ANN001 - qa.engine.Engine
+    questions: list[str],
+    golds: list[list[str]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Question-level features for each question; span-level features and labels (the span
+    matches a gold answer with F1 ≥ 0.5) for the spans of the questions that have golds."""
+    from qa.evaluate import f1_score
+
+    rows, span_rows, span_labels = [], [], []
+    for question, gold in zip(questions, golds, strict=True):
+        _, read, spans = engine.read_candidates(question)
+        rows.append(features(spans, read))
+        for span in spans if gold else []:
+            text = read[span.passage_index].text[span.start : span.end]
+            span_rows.append(span_features(span, read[span.passage_index]))
+            span_labels.append(float(max(f1_score(text, g) for g in gold) >= 0.5))
+    return np.array(rows), np.array(span_rows).reshape(-1, 3), np.array(span_labels)
+
+
+def _cache_key(engine) -> str:  # noqa: ANN001 - qa.engine.Engine
+    """What the collected features depend on: the reader's weights and how it reads."""
+    import hashlib
+
+    reader = engine.reader
+    parts = [type(reader).__name__]
+    if hasattr(reader, "path"):
+        from indexer.onnx_export import weights_fingerprint
+
+        parts += [weights_fingerprint(reader.path), getattr(reader, "precision", "")]
+    s = engine.settings
+    parts += [str(v) for v in (s.rerank_passages, s.read_more_below, s.hybrid_alpha, s.fusion)]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
 
 
 def _rates(p: np.ndarray, y: np.ndarray, threshold: float) -> tuple[float, float]:
@@ -189,6 +221,7 @@ def main(
     questions = questions[::every]  # a spread subsample, when reading is slow
     halves = [[a["id"] for a in articles[0::2]], [a["id"] for a in articles[1::2]]]
     data = []
+    span_data = []
     for n, half in enumerate(halves):
         directory = work / f"half{n}"
         source = work / f"half{n}.jsonl"
@@ -197,17 +230,23 @@ def main(
         engine = Engine(Settings(index_dir=directory, answer_threshold=0.0))
         engine.add(load_path(source))
         engine.warm_up()
-        inside = [q["question"] for q in questions if q["article_id"] in half]
-        outside = [q["question"] for q in questions if q["article_id"] not in half]
+        inside = [q for q in questions if q["article_id"] in half]
+        outside = [q for q in questions if q["article_id"] not in half]
         reader = type(engine.reader).__name__
-        cache = work / f"features-{reader}-half{n}-every{every}.npz"
+        cache = work / f"features-{reader}-{_cache_key(engine)}-half{n}-every{every}.npz"
         if cache.exists():
-            x, y = np.load(cache)["x"], np.load(cache)["y"]
+            saved = np.load(cache)
+            x, y, xs, ys = saved["x"], saved["y"], saved["xs"], saved["ys"]
         else:
-            x = _collect(engine, inside + outside)
+            x, xs, ys = _collect(
+                engine,
+                [q["question"] for q in inside + outside],
+                [q["answers"] for q in inside] + [[] for _ in outside],
+            )
             y = np.r_[np.ones(len(inside)), np.zeros(len(outside))]
-            np.savez(cache, x=x, y=y)
+            np.savez(cache, x=x, y=y, xs=xs, ys=ys)
         data.append((x, y))
+        span_data.append((xs, ys))
         print(f"half {n}: {len(inside)} answerable, {len(outside)} out-of-corpus questions")
 
     def threshold_for(p: np.ndarray, y: np.ndarray) -> float:
@@ -245,15 +284,20 @@ def main(
         f"fit on both: threshold {t:.3f}, abstention {abstain:.3f}, "
         f"false abstains {false_abstain:.3f}"
     )
+    # Answer order: a span-level logistic over (log reader score, passage cosine, coverage).
+    xs = np.vstack([d[0] for d in span_data])
+    ys = np.concatenate([d[1] for d in span_data])
+    rank_weights, _ = fit_logistic(xs, ys)
+    print(f"answer order: {len(ys)} spans ({int(ys.sum())} right), weights {rank_weights.round(3)}")
     out = out or calibration_path(reader)
-    previous = Calibration.load(out)
-    Calibration(
-        w.tolist(), b, reader, round(t, 4), previous.rank_weights if previous else None
-    ).save(
+    Calibration(w.tolist(), b, reader, round(t, 4), rank_weights.tolist()).save(
         out,
         fitted_on="SQuAD v1.1 dev, half-index split",
         in_sample_abstention=round(abstain, 4),
         in_sample_false_abstain=round(false_abstain, 4),
+        rank_weights_note="span-level logistic (log reader score, passage cosine, passage "
+        "coverage; label: F1 >= 0.5 to a gold answer) fitted on the same dev split; orders the "
+        "answers",
     )
     print(f"written to {out}")
 

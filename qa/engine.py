@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -38,7 +39,9 @@ def make_reader(settings: Settings) -> Reader:
         if (path / "model.safetensors").exists():
             from qa.read.trained import TrainedReader
 
-            return TrainedReader(path, backend=settings.reader_backend)
+            return TrainedReader(
+                path, backend=settings.reader_backend, precision=settings.reader_precision
+            )
         log.warning("no trained reader at %s: using the heuristic reader", path)
     from qa.read.heuristic import HeuristicReader
 
@@ -61,7 +64,9 @@ class Engine:
         """
         self.settings = settings or Settings()
         self.embedder = Embedder(
-            batch_size=self.settings.embed_batch_size, backend=self.settings.embed_backend
+            batch_size=self.settings.embed_batch_size,
+            backend=self.settings.embed_backend,
+            query_precision=self.settings.query_precision,
         )
         if preload:
             self.embedder.preload()
@@ -81,6 +86,7 @@ class Engine:
             alpha=self.settings.hybrid_alpha,
             fusion=self.settings.fusion,
             rrf_k=self.settings.rrf_k,
+            max_df=self.settings.bm25_max_df,
         )
         self.reranker = LexicalReranker(self.store, weight=self.settings.rerank_weight)
 
@@ -141,16 +147,30 @@ class Engine:
 
     def read_candidates(
         self, question: str, context: str | None = None, depth: int = 0
-    ) -> tuple[list[Hit], list[Span]]:
-        """Retrieve, rerank and read: the ranked passages (at least ``depth``) and the
-        reader's spans inside the top ``rerank_passages`` of them."""
+    ) -> tuple[list[Hit], list[Hit], list[Span]]:
+        """Retrieve, rerank and read: the ranked passages (at least ``depth``), the passages
+        read, and the reader's spans in them (``span.passage_index`` indexes the passages read).
+
+        The reader's cost grows with every token it reads, so it reads the best passage first
+        and the next ``rerank_passages - 1`` only when that one's best span scores below
+        ``read_more_below``.
+        """
         self.store.refresh()
         query = f"{context.strip()} {question}" if context and context.strip() else question
         candidates = self.retriever.retrieve(query, max(depth, self.settings.rerank_candidates))
         hits = self.reranker.rerank(query, candidates)
         read = hits[: self.settings.rerank_passages]
-        spans = self.reader.read(question, [h.text for h in read], top_n=10) if read else []
-        return hits, spans
+        if not read:
+            return hits, [], []
+        if self.settings.read_more_below >= 1.0 or len(read) == 1:
+            return hits, read, self.reader.read(question, [h.text for h in read], top_n=10)
+        spans = self.reader.read(question, [read[0].text], top_n=10)
+        if spans and spans[0].score >= self.settings.read_more_below:
+            return hits, read[:1], spans
+        more = self.reader.read(question, [h.text for h in read[1:]], top_n=10)
+        shifted = [dataclasses.replace(s, passage_index=s.passage_index + 1) for s in more]
+        spans = sorted(spans + shifted, key=lambda s: -s.score)[:10]
+        return hits, read, spans
 
     def ask_traced(
         self, question: str, k: int = 3, context: str | None = None, depth: int = 0
@@ -158,8 +178,7 @@ class Engine:
         """:meth:`ask`, also returning the ranked passages (at least ``depth``; for evaluation)."""
         started = time.perf_counter()
         question = self.validate(question, k)
-        hits, spans = self.read_candidates(question, context, depth)
-        read = hits[: self.settings.rerank_passages]
+        hits, read, spans = self.read_candidates(question, context, depth)
         if self.calibration:
             answerable = self.calibration.answerable(spans, read)
             # A follow-up's passages were retrieved for the earlier question too: their

@@ -33,17 +33,10 @@ class LexicalReranker:
     def __init__(self, store: IndexStore, weight: float = 0.2) -> None:
         self.store = store
         self.weight = weight
-        self._idf: dict[str, float] = {}
-        self._generation = -1
 
     def idf(self, word: str) -> float:
-        generation = self.store.generation
-        if generation != self._generation:
-            self._idf, self._generation = {}, generation
-        if word not in self._idf:
-            df, total = self.store.document_frequency(word)
-            self._idf[word] = math.log((total - df + 0.5) / (df + 0.5) + 1)
-        return self._idf[word]
+        df, total = self.store.document_frequency(word)  # cached by the store
+        return math.log((total - df + 0.5) / (df + 0.5) + 1)
 
     def coverage(self, question_weights: dict[str, float], text: str) -> float:
         """Best share of the question's IDF mass found in two neighbouring sentences."""

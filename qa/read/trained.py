@@ -107,6 +107,8 @@ class TrainedReader:
         max_question_tokens: longer questions are cut to this many word pieces.
         max_answer_tokens: longest answer considered, in word pieces.
         backend: ``"onnx"`` or ``"torch"``.
+        precision: ``"fp32"``, or ``"int8"`` (ONNX only: weights quantised to int8, about 1.3×
+            faster on AVX2 CPUs; the logits move a little, see the README's answer quality).
     """
 
     def __init__(
@@ -118,6 +120,7 @@ class TrainedReader:
         max_question_tokens: int = 64,
         max_answer_tokens: int = 30,
         backend: str = "onnx",
+        precision: str = "fp32",
     ) -> None:
         from tokenizers import Tokenizer
 
@@ -134,11 +137,17 @@ class TrainedReader:
         self.max_question_tokens = max_question_tokens
         self.max_answer_tokens = max_answer_tokens
         self.backend = backend
+        if precision not in ("fp32", "int8") or (precision == "int8" and backend != "onnx"):
+            raise ValueError(f"precision {precision!r} is not available with backend {backend!r}")
+        self.precision = precision
         self._lock = threading.Lock()
         if backend == "onnx":
             from indexer.onnx_export import ensure_onnx, open_session
 
-            self._session = open_session(ensure_onnx(self.path, "question-answering"), threads)
+            flavour = "int8" if precision == "int8" else "fused"
+            self._session = open_session(
+                ensure_onnx(self.path, "question-answering", flavour), threads
+            )
         else:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             import torch

@@ -46,6 +46,13 @@ def train_cmd(
         Path,
         typer.Option(help="Checkpoints (model + optimizer + step), git-ignored; see --resume."),
     ] = DEFAULT_CKPT_DIR,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(
+            help="Start from this QA model folder (e.g. the shipped reader, to continue "
+            "training it in a new stage) instead of all-MiniLM-L6-v2."
+        ),
+    ] = None,
     max_examples: Annotated[
         int | None,
         typer.Option(
@@ -129,6 +136,7 @@ def train_cmd(
         ambiguous_ids=ambiguous_ids,
         out=out,
         checkpoint_dir=checkpoint_dir,
+        base_model=init_from,
         max_examples=max_examples,
         max_len=max_len,
         doc_stride=doc_stride,
@@ -192,15 +200,15 @@ def eval_cmd(
     limit: Annotated[
         int, typer.Option(help="Evaluate the first N questions (0: all 1,884).")
     ] = 500,
-    threads: Annotated[int, typer.Option(help="torch threads.")] = 2,
-    quantize: Annotated[
-        bool, typer.Option(help="int8 dynamic quantisation of the Linear layers.")
-    ] = False,
+    threads: Annotated[int, typer.Option(help="ONNX Runtime threads.")] = 2,
+    precision: Annotated[
+        str, typer.Option(help="fp32, or int8 (the ONNX graph with int8 weights).")
+    ] = "fp32",
 ) -> None:
     """SQuAD EM/F1 of the reader given the gold paragraph (official normalisation)."""
     from qa.train.evaluate import evaluate_reader
 
-    res = evaluate_reader(model, dev_dir, limit=limit or None, threads=threads, quantize=quantize)
+    res = evaluate_reader(model, dev_dir, limit=limit or None, threads=threads, precision=precision)
     typer.echo(
         f"n={res['n']}  EM={res['em']:.2f}  F1={res['f1']:.2f}  "
         f"{res['ms_per_question']:.1f} ms/question  verbatim_failures={res['verbatim_failures']}"

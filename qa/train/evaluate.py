@@ -10,39 +10,12 @@ a/an/the, fold whitespace; the maximum over the gold answers; averaged, in perce
 from __future__ import annotations
 
 import argparse
-import collections
 import json
-import re
-import string
 import time
 from pathlib import Path
 from typing import Any
 
-_PUNCT = set(string.punctuation)
-
-
-def normalize_answer(s: str) -> str:
-    """Lower text and remove punctuation, articles and extra whitespace (official script)."""
-    s = s.lower()
-    s = "".join(ch for ch in s if ch not in _PUNCT)
-    s = re.sub(r"\b(a|an|the)\b", " ", s)
-    return " ".join(s.split())
-
-
-def f1_score(prediction: str, ground_truth: str) -> float:
-    pred_tokens = normalize_answer(prediction).split()
-    gold_tokens = normalize_answer(ground_truth).split()
-    common = collections.Counter(pred_tokens) & collections.Counter(gold_tokens)
-    num_same = sum(common.values())
-    if num_same == 0:
-        return 0.0
-    precision = num_same / len(pred_tokens)
-    recall = num_same / len(gold_tokens)
-    return 2 * precision * recall / (precision + recall)
-
-
-def exact_match_score(prediction: str, ground_truth: str) -> float:
-    return float(normalize_answer(prediction) == normalize_answer(ground_truth))
+from qa.evaluate import exact_match, f1_score
 
 
 def metric_max(fn: Any, prediction: str, ground_truths: list[str]) -> float:
@@ -70,7 +43,7 @@ def evaluate_reader(
     dev_dir: Path,
     limit: int | None = 500,
     threads: int | None = 2,
-    quantize: bool = False,
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """EM/F1 (percent) of the best span, reader given the gold paragraph.
 
@@ -82,8 +55,7 @@ def evaluate_reader(
     else:
         from qa.read.trained import TrainedReader
 
-        kwargs: dict[str, Any] = {"quantize": True} if quantize else {}
-        reader = TrainedReader(Path(model), threads=threads, **kwargs)
+        reader = TrainedReader(Path(model), threads=threads, precision=precision)
     articles, questions = load_dev(Path(dev_dir))
     if limit:
         questions = questions[:limit]
@@ -100,7 +72,7 @@ def evaluate_reader(
             art_text = articles[q["article_id"]]["text"]
             if art_text[offset + s.start : offset + s.end] != pred or not pred:
                 verbatim_failures += 1
-        em += metric_max(exact_match_score, pred, q["answers"])
+        em += metric_max(exact_match, pred, q["answers"])
         f1 += metric_max(f1_score, pred, q["answers"])
     secs = time.perf_counter() - t0
     n = len(questions)
@@ -119,14 +91,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--dev-dir", type=Path, default=Path("../shared/eval/dev"))
     ap.add_argument("--limit", type=int, default=500, help="first N questions (0: all)")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--quantize", action="store_true", help="int8 dynamic quantisation")
+    ap.add_argument("--precision", choices=("fp32", "int8"), default="fp32")
     args = ap.parse_args(argv)
     res = evaluate_reader(
         args.model,
         args.dev_dir,
         limit=args.limit or None,
         threads=args.threads,
-        quantize=args.quantize,
+        precision=args.precision,
     )
     print(json.dumps(res, indent=2))
 

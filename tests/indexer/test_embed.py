@@ -224,3 +224,18 @@ def test_store_switches_to_ivf_past_the_threshold_and_keeps_working(
     exact = IndexStore(tmp_path, onnx_embedder.name, onnx_embedder.dim)
     _check(exact, faiss.IndexIDMap2)
     exact.close()
+
+
+def test_the_onnx_cache_key_follows_the_weights_content(tmp_path: Path) -> None:
+    from indexer.onnx_export import weights_fingerprint
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    weights = folder / "model.safetensors"
+    weights.write_bytes(b"\x00" * 3_000_000)
+    before = weights_fingerprint(folder)
+    assert weights_fingerprint(folder) == before
+    # A retrained model of the same shape: same size, other bytes.
+    weights.write_bytes(b"\x00" * 1_500_000 + b"\x01" + b"\x00" * 1_499_999)
+    assert weights_fingerprint(folder) != before

@@ -65,3 +65,29 @@ def test_answers_are_verbatim_on_250_dev_questions(demo_engine) -> None:  # noqa
             assert 0.0 <= a.score <= 1.0
         answered += result.found
     assert answered >= 200  # nearly all dev questions have an answer in the index
+
+
+def test_the_reader_reads_more_passages_only_when_the_first_is_weak(demo_index) -> None:  # noqa: ANN001
+    from qa.engine import Engine
+    from qa.settings import Settings
+
+    always = Engine(Settings(index_dir=demo_index, read_more_below=1.0))
+    never = Engine(Settings(index_dir=demo_index, read_more_below=0.0))
+    never.reader = always.reader  # one loaded model for both
+    hits, read, spans = always.read_candidates(QUESTION_309)
+    assert read == hits[:3] and {s.passage_index for s in spans} <= {0, 1, 2}
+    hits1, read1, spans1 = never.read_candidates(QUESTION_309)
+    assert read1 == hits1[:1] and {s.passage_index for s in spans1} == {0}
+    # Reading in two steps finds the same spans as reading everything at once.
+    for threshold in (0.0, 0.5, 0.999):
+        stepwise = Engine(Settings(index_dir=demo_index, read_more_below=threshold))
+        stepwise.reader = always.reader
+        _, read2, spans2 = stepwise.read_candidates("Who was born in Warsaw?")
+        _, _, all_spans = always.read_candidates("Who was born in Warsaw?")
+        first = [s for s in all_spans if s.passage_index == 0]
+        if len(read2) == 1:
+            assert spans2[: len(first)] == first and spans2[0].score >= threshold
+        else:
+            assert [(s.passage_index, s.start, s.end) for s in spans2] == [
+                (s.passage_index, s.start, s.end) for s in all_spans
+            ]

@@ -10,8 +10,8 @@ from qa.types import Article
 
 def test_fts_query_quotes_content_words_only() -> None:
     assert content_words("What is the capital of Poland?") == ["capital", "poland"]
-    assert fts_query('Who said "hello" OR NOT?') == '"said" OR "hello"'
-    assert fts_query("the of and") == ""
+    assert fts_query(content_words('Who said "hello" OR NOT?')) == '"said" OR "hello"'
+    assert fts_query(content_words("the of and")) == ""
 
 
 def _engine(tmp_path: Path) -> Engine:
@@ -50,3 +50,19 @@ def test_reranker_prefers_question_words_in_one_place(tmp_path: Path) -> None:
     assert reranked[0].article_id == "zoo"
     assert all(a.score >= b.score for a, b in zip(reranked, reranked[1:], strict=False))
     assert engine.reranker.rerank("anything", []) == []
+
+
+def test_bm25_leaves_out_words_most_passages_hold(tmp_path: Path) -> None:
+    engine = _engine(tmp_path)
+    retriever = engine.retriever
+    # "penguins" is in one of the two passages, "morning" in both.
+    retriever.max_df = 0.6
+    assert retriever.bm25_words("penguins morning") == ["penguins"]
+    assert retriever.bm25_words("morning") == ["morning"]  # never an empty query
+    assert retriever.bm25_words("morning fish") == ["morning", "fish"]  # all common: keep all
+    retriever.max_df = 1.0
+    assert retriever.bm25_words("penguins morning") == ["penguins", "morning"]
+    # Counts follow the index: a write invalidates the cache.
+    assert engine.store.document_frequency("giraffe")[0] == 0
+    engine.add([Article(id="z2", title="Giraffes", text="A giraffe eats leaves.")])
+    assert engine.store.document_frequency("giraffe") == (1, 3)

@@ -127,3 +127,25 @@ def test_onnx_and_torch_backends_agree(reader, articles) -> None:  # noqa: ANN00
             (s.passage_index, s.start, s.end) for s in b
         ][:1]
         assert abs(a[0].score - b[0].score) < 1e-3
+
+
+def test_int8_reader_is_verbatim_and_mostly_agrees_with_fp32(reader, articles) -> None:  # noqa: ANN001
+    from qa.read.trained import TrainedReader
+
+    int8 = TrainedReader(MODEL_DIR, threads=2, precision="int8")
+    questions = [json.loads(line) for line in DEV_QUESTIONS.open(encoding="utf-8")][:40]
+    same = 0
+    for q in questions:
+        text = paragraph(articles, q["article_id"], q["paragraph_index"])
+        a, b = reader.read(q["question"], [text], top_n=1), int8.read(q["question"], [text], 1)
+        assert b and text[b[0].start : b[0].end].strip() == text[b[0].start : b[0].end]
+        same += (a[0].start, a[0].end) == (b[0].start, b[0].end)
+    # Quantisation moves the logits a little: the best span may change on close calls only.
+    assert same >= 0.8 * len(questions)
+
+
+def test_int8_needs_the_onnx_backend() -> None:
+    from qa.read.trained import TrainedReader
+
+    with pytest.raises(ValueError, match="precision"):
+        TrainedReader(MODEL_DIR, backend="torch", precision="int8")
