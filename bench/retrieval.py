@@ -1,14 +1,13 @@
 """Retrieval only, in-process: our hybrid retriever over the dev corpus, for the side-by-side
 with txtai and Haystack (:mod:`bench.peers`, run in its own venv right after this one).
 
-    python -m bench.retrieval [--threads 1] [--max-df 1.0,0.1]
+    python -m bench.retrieval [--threads 1]
 
 Indexes the 12 dev articles with the engine (the product's settings), then for all 1,884 dev
 questions, one after the other: ``engine.retriever.retrieve(question, 5)`` (query embedding +
 FAISS + FTS5 BM25 + fusion + passage rows), and the same followed by the engine's lexical
 reranker (what ``Engine.ask`` does before reading), timed, for the ONNX query encoder in fp32
-and int8 (``QA_QUERY_PRECISION``), each with BM25 keeping every word or only the words in at
-most ``--max-df`` of the passages (``QA_BM25_MAX_DF``), and for the torch encoder;
+and int8 (``QA_QUERY_PRECISION``), and for the torch encoder;
 recall@5 = a retrieved passage's ``[start, end)`` covers a gold answer span. Run with one
 thread (ONNX Runtime, FAISS, torch), as the peers are. Also times the query embedding alone
 (ONNX backend, and bare ``SentenceTransformer.encode``) in the same run.
@@ -40,9 +39,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--questions", type=int, default=None, help="default: all 1,884")
-    parser.add_argument(
-        "--max-df", default="1.0,0.1", help="BM25 word filters to compare (comma-separated)"
-    )
     args = parser.parse_args()
 
     import faiss
@@ -75,17 +71,12 @@ def main() -> None:
                 n = max(5, engine.settings.rerank_candidates)
                 return engine.reranker.rerank(q, engine.retriever.retrieve(q, n))[:5]
 
-            variants = [("fp32", embedder, 1.0)]
+            variants = [("fp32", embedder)]
             if backend == "onnx":
                 int8 = Embedder(threads=args.threads, query_precision="int8").load()
-                variants = [
-                    (precision, encoder, float(max_df))
-                    for precision, encoder in (("fp32", embedder), ("int8", int8))
-                    for max_df in args.max_df.split(",")
-                ]
-            for precision, encoder, max_df in variants:
-                engine.retriever.embedder, engine.retriever.max_df = encoder, max_df
-                filtered = f", BM25 words in ≤ {max_df:.0%} of passages" if max_df < 1 else ""
+                variants = [("fp32", embedder), ("int8", int8)]
+            for precision, encoder in variants:
+                engine.retriever.embedder = encoder
                 for label, retrieve in (("hybrid", fused), ("hybrid + lexical rerank", reranked)):
                     for q in questions[:10]:
                         retrieve(q["question"])
@@ -97,8 +88,7 @@ def main() -> None:
                         hit += any(covers_answer(q, h.article_id, h.start, h.end) for h in hits)
                     rows.append(
                         {
-                            "system": f"article-qa {label}, {backend} {precision} query "
-                            f"encoder{filtered}",
+                            "system": f"article-qa {label}, {backend} {precision} query encoder",
                             "passages": report.passages_total,
                             "index_s": round(index_s, 1),
                             **{k: round(v, 2) for k, v in percentiles(took).items()},
@@ -114,7 +104,7 @@ def main() -> None:
                 rows[-1]["query_embed_p50_ms"] = rows[-2]["query_embed_p50_ms"] = round(
                     percentiles(embed_ms)["p50_ms"], 2
                 )
-            engine.retriever.embedder, engine.retriever.max_df = embedder, 1.0
+            engine.retriever.embedder = embedder
             if backend == "onnx":
                 _dump_passages(engine.store)
             else:

@@ -135,7 +135,8 @@ class Embedder:
         with self._lock:
             if self.backend == "onnx":
                 try:
-                    _ = self._tokenizer, self._session, self._query_session
+                    # A server needs the query model only; passages load theirs on first use.
+                    _ = self._tokenizer, self._query_session
                 except ImportError as e:
                     log.warning("ONNX backend unavailable (%s): embedding with torch", e)
                     self.backend = "torch"

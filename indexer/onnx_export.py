@@ -215,17 +215,24 @@ def quantize_int8(src: Path, out: Path) -> None:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        # Shape inference cannot type the outputs of the fused contrib ops: they are float.
-        quantize_dynamic(
-            str(src),
-            str(out),
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            reduce_range=True,
-            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-        )
+    root = logging.getLogger()
+    level = root.level
+    # The quantizer logs a "consider pre-processing" advice on the root logger at every call.
+    root.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # Shape inference cannot type the outputs of the fused contrib ops: they are float.
+            quantize_dynamic(
+                str(src),
+                str(out),
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                reduce_range=True,
+                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+            )
+    finally:
+        root.setLevel(level)
 
 
 def open_session(path: Path, threads: int | None = None):  # noqa: ANN201 - onnxruntime lazily

@@ -86,7 +86,7 @@ class Engine:
             alpha=self.settings.hybrid_alpha,
             fusion=self.settings.fusion,
             rrf_k=self.settings.rrf_k,
-            max_df=self.settings.bm25_max_df,
+            max_postings=self.settings.bm25_max_postings,
         )
         self.reranker = LexicalReranker(self.store, weight=self.settings.rerank_weight)
 

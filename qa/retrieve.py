@@ -67,9 +67,10 @@ class HybridRetriever:
         alpha: the dense share of the fused score (0 = BM25 only, 1 = dense only).
         fusion: "convex" or "rrf".
         rrf_k: the RRF constant (larger flattens the rank curve).
-        max_df: words found in more than this share of the passages are left out of the BM25
-            query (unless all are): their postings are the longest to walk and their IDF is
-            the lowest, so they cost most of a large index's BM25 time for little evidence.
+        max_postings: words found in more than this many passages are left out of the BM25
+            query (unless all are; 0: keep every word). Their postings are the longest to
+            walk and their IDF the lowest: on a large index they cost most of the BM25 time for
+            little evidence, while on a small one no word is that common.
     """
 
     def __init__(
@@ -81,7 +82,7 @@ class HybridRetriever:
         alpha: float = 0.7,
         fusion: str = "convex",
         rrf_k: int = 60,
-        max_df: float = 1.0,
+        max_postings: int = 0,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -89,7 +90,7 @@ class HybridRetriever:
         self.alpha = alpha
         self.fusion = fusion
         self.rrf_k = rrf_k
-        self.max_df = max_df
+        self.max_postings = max_postings
 
     def _fuse(
         self, dense: list[tuple[int, float]], sparse: list[tuple[int, float]]
@@ -113,13 +114,10 @@ class HybridRetriever:
     def bm25_words(self, question: str) -> list[str]:
         """The question's content words that go into the BM25 query."""
         words = content_words(question)
-        if self.max_df >= 1.0 or len(words) < 2:
+        if not self.max_postings or len(words) < 2:
             return words
-        kept = []
-        for word in words:
-            df, total = self.store.document_frequency(word)
-            if df <= self.max_df * total:
-                kept.append(word)
+        limit = self.max_postings
+        kept = [w for w in words if self.store.document_frequency(w)[0] <= limit]
         return kept or words
 
     def retrieve(self, question: str, n: int = 10) -> list[Hit]:

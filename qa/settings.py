@@ -31,8 +31,9 @@ class Settings(BaseSettings):
     )
     embed_batch_size: int = 32
     query_precision: Literal["fp32", "int8"] = Field(
-        default="fp32",
-        description="int8: embed questions (not passages) with int8 weights, 2x faster (ONNX).",
+        default="int8",
+        description="int8: embed questions (never passages) with int8 weights (ONNX backend): "
+        "2x faster, same recall@5 on dev; fp32: the exact model.",
     )
     passage_max_tokens: int = Field(
         default=250, description="Passage budget in word pieces, under the 256 window."
@@ -45,12 +46,11 @@ class Settings(BaseSettings):
     fusion: Literal["convex", "rrf"] = "convex"
     hybrid_alpha: float = Field(default=0.7, ge=0.0, le=1.0, description="Dense share in fusion.")
     rrf_k: int = 60
-    bm25_max_df: float = Field(
-        default=1.0,
-        gt=0.0,
-        le=1.0,
-        description="Words in more than this share of the passages are left out of the BM25 "
-        "query (faster on large indexes); 1.0 keeps every word.",
+    bm25_max_postings: int = Field(
+        default=10_000,
+        ge=0,
+        description="Words in more than this many passages are left out of the BM25 query "
+        "(they make large indexes slow); 0 keeps every word.",
     )
     rerank_candidates: int = Field(default=20, description="Fused passages reranked.")
     rerank_weight: float = Field(default=0.2, description="Weight of the sentence feature.")

@@ -71,6 +71,19 @@ def test_a_vector_does_not_depend_on_its_batch(passages: list[str], onnx_embedde
     assert float(alone @ batched) > 0.9999
 
 
+def test_int8_queries_stay_close_and_passages_stay_exact(
+    passages: list[str], onnx_embedder: Embedder
+) -> None:
+    int8 = Embedder(query_precision="int8").load()
+    for question in QUESTIONS[:3]:
+        cosine = float(int8.encode_query(question) @ onnx_embedder.encode_query(question))
+        assert 0.98 <= cosine < 1.0  # quantised (not the fp32 graph), yet close
+    # Passages are always embedded in fp32: an index does not depend on the query setting.
+    np.testing.assert_allclose(int8.encode(passages[:5]), onnx_embedder.encode(passages[:5]))
+    with pytest.raises(ValueError, match="query precision"):
+        Embedder(query_precision="fp16")  # type: ignore[arg-type]
+
+
 def test_empty_input_and_progress(onnx_embedder: Embedder) -> None:
     assert onnx_embedder.encode([]).shape == (0, 384)
     seen: list[int] = []

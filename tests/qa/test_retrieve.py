@@ -56,11 +56,11 @@ def test_bm25_leaves_out_words_most_passages_hold(tmp_path: Path) -> None:
     engine = _engine(tmp_path)
     retriever = engine.retriever
     # "penguins" is in one of the two passages, "morning" in both.
-    retriever.max_df = 0.6
+    retriever.max_postings = 1
     assert retriever.bm25_words("penguins morning") == ["penguins"]
     assert retriever.bm25_words("morning") == ["morning"]  # never an empty query
     assert retriever.bm25_words("morning fish") == ["morning", "fish"]  # all common: keep all
-    retriever.max_df = 1.0
+    retriever.max_postings = 0
     assert retriever.bm25_words("penguins morning") == ["penguins", "morning"]
     # Counts follow the index: a write invalidates the cache.
     assert engine.store.document_frequency("giraffe")[0] == 0
