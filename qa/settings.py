@@ -65,7 +65,7 @@ class Settings(BaseSettings):
         default="fp32", description="int8: the ONNX reader with int8 weights (faster)."
     )
     read_more_below: float = Field(
-        default=1.0,
+        default=0.4,
         ge=0.0,
         le=1.0,
         description="The reader reads the best passage first and the next ones only when its "
