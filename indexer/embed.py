@@ -177,7 +177,7 @@ class Embedder:
         if self.backend == "onnx":
             encoding = self._tokenizer.encode(question)
             ids = np.asarray([encoding.ids], dtype=np.int64)
-            return self._run(ids, np.ones_like(ids), self._query_session)[0]
+            return self._run(self._query_session, ids, np.ones_like(ids))[0]
         return self.encode([question])[0]
 
     def _encode_onnx(
@@ -194,14 +194,15 @@ class Embedder:
             for row, i in enumerate(idx):
                 ids[row, : lengths[i]] = encodings[i].ids
             mask = (np.arange(ids.shape[1]) < lengths[idx, None]).astype(np.int64)
-            out[idx] = self._run(ids, mask)
+            out[idx] = self._run(self._session, ids, mask)
             if progress:
                 progress(len(idx))
         return out
 
-    def _run(self, ids: np.ndarray, mask: np.ndarray, session=None) -> np.ndarray:  # noqa: ANN001
+    @staticmethod
+    def _run(session, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:  # noqa: ANN001
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        return (session or self._session).run(["sentence_embedding"], feeds)[0]
+        return session.run(["sentence_embedding"], feeds)[0]
 
     def _encode_torch(
         self, texts: Sequence[str], progress: Callable[[int], None] | None

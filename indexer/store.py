@@ -404,11 +404,6 @@ class IndexStore:
             ).fetchall()
         return total, [ArticleSummary(r[0], r[1], r[2], r[4], r[3]) for r in rows]
 
-    @property
-    def generation(self) -> int:
-        """Bumped by every write; caches keyed on it stay valid until the index changes."""
-        return self._seen_version
-
     def document_frequency(self, word: str) -> tuple[int, int]:
         """(passages containing ``word``, all passages), from the FTS5 index.
 

@@ -169,7 +169,8 @@ class Engine:
             return hits, read[:1], spans
         more = self.reader.read(question, [h.text for h in read[1:]], top_n=10)
         shifted = [dataclasses.replace(s, passage_index=s.passage_index + 1) for s in more]
-        spans = sorted(spans + shifted, key=lambda s: -s.score)[:10]
+        # The reader's own order: score, then raw logit.
+        spans = sorted(spans + shifted, key=lambda s: (-s.score, -s.logit))[:10]
         return hits, read, spans
 
     def ask_traced(

@@ -116,8 +116,7 @@ class HybridRetriever:
         words = content_words(question)
         if not self.max_postings or len(words) < 2:
             return words
-        limit = self.max_postings
-        kept = [w for w in words if self.store.document_frequency(w)[0] <= limit]
+        kept = [w for w in words if self.store.document_frequency(w)[0] <= self.max_postings]
         return kept or words
 
     def retrieve(self, question: str, n: int = 10) -> list[Hit]:
