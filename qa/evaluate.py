@@ -7,12 +7,14 @@ verbatim rate, false-abstain rate, abstention on out-of-corpus questions, latenc
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import statistics
 import string
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -22,7 +24,9 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
+from qa.retrieve import Hit
 from qa.settings import Settings
+from qa.types import AskResult
 
 app = typer.Typer(add_completion=False)
 console = Console()
@@ -77,71 +81,149 @@ class Question:
         ]
 
 
+@dataclass
+class Outcome:
+    """How the engine did on one question (one line of ``qa-eval --details``)."""
+
+    id: str
+    question: str
+    gold: list[str]
+    found: bool
+    answer: str | None  # the best answer's text
+    quote: str | None
+    answer_article: str | None
+    gold_rank: int | None  # 1-based rank of the first retrieved passage covering a gold span
+    exact_match: float
+    f1: float
+    in_quote: bool
+    verbatim_ok: int  # answers whose text and quote are the article text at their offsets
+    verbatim_n: int
+    took_ms: float
+
+
+def score_question(
+    q: Question,
+    result: AskResult,
+    hits: Sequence[Hit],
+    article_text: Callable[[str], str],
+) -> Outcome:
+    """Score one engine reply against the gold answers (``article_text(id)`` for verbatim)."""
+    gold_spans = [(s, s + len(a)) for a, s in zip(q.answers, q.answer_starts, strict=False)]
+    gold_rank = next(
+        (
+            rank
+            for rank, h in enumerate(hits, 1)
+            if h.article_id == q.article_id
+            and any(h.start <= s and e <= h.end for s, e in gold_spans)
+        ),
+        None,
+    )
+    best = result.answers[0] if result.found and result.answers else None
+    verbatim_ok = 0
+    for a in result.answers:
+        text = article_text(a.article.id)
+        verbatim_ok += (
+            text[a.start : a.end] == a.text and text[a.quote_start : a.quote_end] == a.quote
+        )
+    quote = normalize_answer(best.quote) if best else ""
+    return Outcome(
+        id=q.id,
+        question=q.question,
+        gold=q.answers,
+        found=best is not None,
+        answer=best.text if best else None,
+        quote=best.quote if best else None,
+        answer_article=best.article.id if best else None,
+        gold_rank=gold_rank,
+        exact_match=max((exact_match(best.text, g) for g in q.answers), default=0.0)
+        if best
+        else 0.0,
+        f1=max((f1_score(best.text, g) for g in q.answers), default=0.0) if best else 0.0,
+        in_quote=best is not None and any(normalize_answer(g) in quote for g in q.answers),
+        verbatim_ok=verbatim_ok,
+        verbatim_n=len(result.answers),
+        took_ms=result.took_ms,
+    )
+
+
+def summarise(
+    outcomes: Sequence[Outcome], out_of_corpus_found: Sequence[bool] | None = None
+) -> dict[str, float | int | None]:
+    """The metrics of the module docstring over the questions' outcomes.
+
+    EM, F1 and answer-in-quote count an abstention as a miss; the median quote length is over
+    the answered questions; verbatim is over every answer returned.
+    """
+    n = len(outcomes)
+    if not n:
+        raise ValueError("no questions to score")
+
+    def rate(values: Iterable[float]) -> float:
+        return sum(values) / n
+
+    def recall(k: int) -> float:
+        return rate(o.gold_rank is not None and o.gold_rank <= k for o in outcomes)
+
+    answered = [o for o in outcomes if o.found]
+    verbatim_n = sum(o.verbatim_n for o in outcomes)
+    latencies = [o.took_ms for o in outcomes]
+    metrics: dict[str, float | int | None] = {
+        "questions": n,
+        "recall@1": recall(1),
+        "recall@5": recall(5),
+        "recall@10": recall(10),
+        "exact_match": 100 * rate(o.exact_match for o in outcomes),
+        "f1": 100 * rate(o.f1 for o in outcomes),
+        "answer_in_quote": rate(o.in_quote for o in outcomes),
+        "median_quote_words": (
+            statistics.median(len((o.quote or "").split()) for o in answered) if answered else None
+        ),
+        "verbatim": sum(o.verbatim_ok for o in outcomes) / verbatim_n if verbatim_n else 1.0,
+        "false_abstain": rate(not o.found for o in outcomes),
+        "latency_p50_ms": float(np.percentile(latencies, 50)),
+        "latency_p95_ms": float(np.percentile(latencies, 95)),
+    }
+    if out_of_corpus_found:
+        metrics["out_of_corpus_questions"] = len(out_of_corpus_found)
+        metrics["out_of_corpus_abstention"] = 1 - sum(out_of_corpus_found) / len(
+            out_of_corpus_found
+        )
+    return metrics
+
+
 def evaluate(
     engine,  # noqa: ANN001 - qa.engine.Engine (imported lazily: slow import)
     questions: list[Question],
     out_of_corpus: list[Question] | None = None,
     k: int = 3,
     progress: bool = True,
+    details: list[Outcome] | None = None,
 ) -> dict[str, float | int | None]:
-    """Ask every question and compute the metrics of the module docstring."""
-    texts: dict[str, str] = {}
-    recall = {1: 0, 5: 0, 10: 0}
-    em = f1 = in_quote = verbatim_ok = verbatim_n = abstained = 0.0
-    quote_words: list[int] = []
-    latencies: list[float] = []
+    """Ask every question and compute the metrics (each question's outcome goes to
+    ``details`` when given)."""
+
+    @functools.cache
+    def article_text(article_id: str) -> str:
+        article = engine.get_article(article_id)
+        return article.text if article else ""
+
+    outcomes = []
     for q in track(questions, description="asking", disable=not progress, console=console):
         result, hits = engine.ask_traced(q.question, k=k, depth=10)
-        latencies.append(result.took_ms)
-        gold = [(s, s + len(a)) for a, s in zip(q.answers, q.answer_starts, strict=False)]
-        for n in recall:
-            if any(
-                h.article_id == q.article_id and any(h.start <= s and e <= h.end for s, e in gold)
-                for h in hits[:n]
-            ):
-                recall[n] += 1
-        if not result.found:
-            abstained += 1
-            continue
-        best = result.answers[0]
-        em += max(exact_match(best.text, g) for g in q.answers)
-        f1 += max(f1_score(best.text, g) for g in q.answers)
-        quote = normalize_answer(best.quote)
-        in_quote += any(normalize_answer(g) in quote for g in q.answers)
-        quote_words.append(len(best.quote.split()))
-        for a in result.answers:
-            if a.article.id not in texts:
-                article = engine.get_article(a.article.id)
-                texts[a.article.id] = article.text if article else ""
-            text = texts[a.article.id]
-            verbatim_n += 1
-            verbatim_ok += (
-                text[a.start : a.end] == a.text and text[a.quote_start : a.quote_end] == a.quote
+        outcomes.append(score_question(q, result, hits[:10], article_text))
+    found = (
+        [
+            engine.ask(q.question, k=k).found
+            for q in track(
+                out_of_corpus, description="out of corpus", disable=not progress, console=console
             )
-    n = len(questions)
-    metrics: dict[str, float | int | None] = {
-        "questions": n,
-        "recall@1": recall[1] / n,
-        "recall@5": recall[5] / n,
-        "recall@10": recall[10] / n,
-        "exact_match": 100 * em / n,
-        "f1": 100 * f1 / n,
-        "answer_in_quote": in_quote / n,
-        "median_quote_words": statistics.median(quote_words) if quote_words else None,
-        "verbatim": verbatim_ok / verbatim_n if verbatim_n else 1.0,
-        "false_abstain": abstained / n,
-        "latency_p50_ms": float(np.percentile(latencies, 50)),
-        "latency_p95_ms": float(np.percentile(latencies, 95)),
-    }
-    if out_of_corpus:
-        found = 0
-        for q in track(
-            out_of_corpus, description="out of corpus", disable=not progress, console=console
-        ):
-            found += engine.ask(q.question, k=k).found
-        metrics["out_of_corpus_questions"] = len(out_of_corpus)
-        metrics["out_of_corpus_abstention"] = 1 - found / len(out_of_corpus)
-    return metrics
+        ]
+        if out_of_corpus
+        else None
+    )
+    if details is not None:
+        details.extend(outcomes)
+    return summarise(outcomes, found)
 
 
 @app.command()
@@ -179,6 +261,13 @@ def main(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the metrics as JSON here.")
     ] = None,
+    details: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write each question's outcome here as JSONL (answer, F1, rank of the gold "
+            "passage...), to see where the misses come from."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Score retrieval and answers on questions with gold answers (SQuAD-style)."""
@@ -186,13 +275,18 @@ def main(
 
     settings = Settings(**{k_: v for k_, v in (("index_dir", index), ("reader", reader)) if v})
     engine = Engine(settings).warm_up()
+    outcomes: list[Outcome] = []
     metrics = evaluate(
         engine,
         Question.read(questions, limit),
         Question.read(out_of_corpus, limit) if out_of_corpus else None,
         k=k,
         progress=not as_json,
+        details=outcomes,
     )
+    if details:
+        with details.open("w", encoding="utf-8") as f:
+            f.writelines(json.dumps(asdict(o), ensure_ascii=False) + "\n" for o in outcomes)
     metrics["reader"] = type(engine.reader).__name__
     if output:
         output.write_text(json.dumps(metrics, indent=2))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from indexer.embed import Embedder
@@ -23,9 +24,13 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 
 
 def content_words(text: str) -> list[str]:
-    """Lower-cased words of ``text`` minus stopwords, in order, without repeats."""
+    """Lower-cased words of ``text`` minus stopwords, in order, without repeats.
+
+    NFKC first, so a decomposed accent (e + U+0301), a ligature or a full-width digit typed
+    in a question matches the same word in the (ftfy-cleaned, NFC) articles.
+    """
     seen: dict[str, None] = {}
-    for word in _WORD.findall(text.lower()):
+    for word in _WORD.findall(unicodedata.normalize("NFKC", text).lower()):
         if word not in STOPWORDS and word not in seen:
             seen[word] = None
     return list(seen)
