@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from qa.evaluate import (
@@ -14,6 +17,7 @@ from qa.evaluate import (
 )
 from qa.retrieve import Hit
 from qa.types import Answer, ArticleRef, AskResult
+from tests.conftest import DEV_QUESTIONS
 
 TEXT = "The Orinoco rises in the Parima mountains. It flows 2,140 km to the Atlantic Ocean."
 ANSWER_AT = TEXT.index("2,140 km")
@@ -157,3 +161,31 @@ def test_summary_by_hand() -> None:
 def test_no_questions_is_an_error() -> None:
     with pytest.raises(ValueError, match="no questions"):
         summarise([])
+
+
+def test_qa_eval_over_the_real_engine_writes_consistent_details(
+    demo_index: Path, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from qa.evaluate import app
+
+    details = tmp_path / "details.jsonl"
+    result = CliRunner().invoke(
+        app,
+        [str(DEV_QUESTIONS), "--index", str(demo_index), "--limit", "30"]
+        + ["--details", str(details), "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output)
+    rows = [json.loads(line) for line in details.open(encoding="utf-8")]
+    assert metrics["questions"] == len(rows) == 30
+    assert metrics["verbatim"] == 1.0
+    assert metrics["recall@1"] <= metrics["recall@5"] <= metrics["recall@10"]
+    assert metrics["f1"] == pytest.approx(100 * sum(r["f1"] for r in rows) / 30)
+    assert metrics["false_abstain"] == pytest.approx(sum(not r["found"] for r in rows) / 30)
+    assert metrics["recall@5"] == pytest.approx(
+        sum(r["gold_rank"] is not None and r["gold_rank"] <= 5 for r in rows) / 30
+    )
+    # the demo index holds every dev article: most of these questions are answered right
+    assert metrics["f1"] > 40
