@@ -601,9 +601,10 @@ def write_training_md(path: Path, s: dict[str, Any]) -> None:
             "on CPU."
         )
     negative_kind = (
-        "the paragraph sharing the most idf-weighted question words (`--negatives similar`)"
+        "the paragraph of the same article that shares the most idf-weighted question words "
+        "(`--negatives similar`) without containing the answer string"
         if c.get("negatives") == "similar"
-        else "a random other paragraph"
+        else "a random other paragraph of the same article that does not contain the answer string"
     )
     text = f"""# Extractive QA reader: how this model was trained
 
@@ -625,8 +626,7 @@ Weights stored in fp16 (`model.safetensors`); load them in fp32 for CPU inferenc
   leaving {s["data"]["pool"]}.
 - Seeded random subset: **{s["data"]["positives"]} questions** (seed {c["seed"]}) over
   {s["data"]["articles_covered"]} of the 442 articles, plus {s["data"]["negatives"]} negatives
-  (the question paired with {negative_kind} of the same article that does not
-  contain the answer string, labelled [CLS]; `neg_ratio` {c["neg_ratio"]}).
+  (the question paired with {negative_kind}, labelled [CLS]; `neg_ratio` {c["neg_ratio"]}).
 - Features: max_len {c["max_len"]}, doc stride (overlap) {c["doc_stride"]}, question ≤
   {c["max_question_tokens"]} tokens → **{s["features"]["features"]} features**
   ({s["features"]["cls_features"]} labelled [CLS]; windows without the answer kept with
