@@ -118,14 +118,20 @@ def score_question(
         ),
         None,
     )
-    best = result.answers[0] if result.found and result.answers else None
     verbatim_ok = 0
     for a in result.answers:
         text = article_text(a.article.id)
         verbatim_ok += (
             text[a.start : a.end] == a.text and text[a.quote_start : a.quote_end] == a.quote
         )
-    quote = normalize_answer(best.quote) if best else ""
+    best = result.answers[0] if result.found and result.answers else None
+    em = f1 = 0.0
+    in_quote = False
+    if best:
+        em = max((exact_match(best.text, g) for g in q.answers), default=0.0)
+        f1 = max((f1_score(best.text, g) for g in q.answers), default=0.0)
+        quote = normalize_answer(best.quote)
+        in_quote = any(normalize_answer(g) in quote for g in q.answers)
     return Outcome(
         id=q.id,
         question=q.question,
@@ -135,11 +141,9 @@ def score_question(
         quote=best.quote if best else None,
         answer_article=best.article.id if best else None,
         gold_rank=gold_rank,
-        exact_match=max((exact_match(best.text, g) for g in q.answers), default=0.0)
-        if best
-        else 0.0,
-        f1=max((f1_score(best.text, g) for g in q.answers), default=0.0) if best else 0.0,
-        in_quote=best is not None and any(normalize_answer(g) in quote for g in q.answers),
+        exact_match=em,
+        f1=f1,
+        in_quote=in_quote,
         verbatim_ok=verbatim_ok,
         verbatim_n=len(result.answers),
         took_ms=result.took_ms,

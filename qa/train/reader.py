@@ -23,9 +23,12 @@ import random
 import shutil
 import sys
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from qa.retrieve import content_words
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TRAIN_FILE = Path("../shared/train/train-v1.1.rebuilt.json.gz")
@@ -187,13 +190,8 @@ def _article_words(
 ) -> tuple[list[set[str]], dict[str, float]]:
     """Per paragraph, its content words; and each word's idf among the article's paragraphs."""
     if ai not in cache:
-        from qa.retrieve import content_words
-
         words = [set(content_words(p["context"])) for p in data[ai]["paragraphs"]]
-        df: dict[str, int] = {}
-        for ws in words:
-            for w in ws:
-                df[w] = df.get(w, 0) + 1
+        df = Counter(w for ws in words for w in ws)
         n = len(words)
         cache[ai] = (words, {w: math.log((n + 1) / (d + 0.5)) for w, d in df.items()})
     return cache[ai]
@@ -206,8 +204,6 @@ def _most_similar(
     rng: random.Random,
 ) -> int:
     """The candidate paragraph sharing the most idf-weighted question words (ties: seeded)."""
-    from qa.retrieve import content_words
-
     words, idf = article
     q = content_words(question)
     scored = [(sum(idf[w] for w in q if w in words[j]), rng.random(), j) for j in candidates]

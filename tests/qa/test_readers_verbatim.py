@@ -48,14 +48,18 @@ CASES = [
 ]
 
 
-def _trained() -> Reader:
+@pytest.fixture(scope="module")
+def trained() -> Reader:
+    if not (MODEL_DIR / "model.safetensors").exists():
+        pytest.fail(f"the trained reader is missing: {MODEL_DIR}")
     os.environ["HF_HUB_OFFLINE"] = "1"
     from qa.read.trained import TrainedReader
 
     return TrainedReader(MODEL_DIR, threads=2)
 
 
-def _heuristic() -> Reader:
+@pytest.fixture(scope="module")
+def heuristic() -> Reader:
     from qa.read.heuristic import HeuristicReader
 
     return HeuristicReader()
@@ -63,9 +67,7 @@ def _heuristic() -> Reader:
 
 @pytest.fixture(scope="module", params=["trained", "heuristic"])
 def reader(request: pytest.FixtureRequest) -> Reader:
-    if request.param == "trained" and not (MODEL_DIR / "model.safetensors").exists():
-        pytest.fail(f"the trained reader is missing: {MODEL_DIR}")
-    return _trained() if request.param == "trained" else _heuristic()
+    return request.getfixturevalue(request.param)
 
 
 @pytest.mark.parametrize(("question", "passage", "gold"), CASES)
@@ -82,26 +84,16 @@ def test_spans_are_verbatim_slices(reader: Reader, question: str, passage: str, 
 
 
 @pytest.mark.parametrize(("question", "passage", "gold"), CASES)
-def test_trained_reader_finds_the_answer_exactly(question: str, passage: str, gold: str) -> None:
-    if not (MODEL_DIR / "model.safetensors").exists():
-        pytest.fail(f"the trained reader is missing: {MODEL_DIR}")
-    best = _trained_reader().read(question, [passage], top_n=1)[0]
+def test_trained_reader_finds_the_answer_exactly(
+    trained: Reader, question: str, passage: str, gold: str
+) -> None:
+    best = trained.read(question, [passage], top_n=1)[0]
     assert passage[best.start : best.end] == gold
 
 
-_cached: list[Reader] = []
-
-
-def _trained_reader() -> Reader:
-    if not _cached:
-        _cached.append(_trained())
-    return _cached[0]
-
-
-def test_answers_at_both_edges_of_a_passage() -> None:
-    reader = _trained_reader()
+def test_answers_at_both_edges_of_a_passage(trained: Reader) -> None:
     first = "1,440 metres is the height of the dam wall, the tallest in Europe."
     last = "The tallest dam wall in Europe has a height of 1,440 metres"
     for text, expected in ((first, (0, 12)), (last, (len(last) - 12, len(last)))):
-        best = reader.read("What is the height of the dam wall?", [text], top_n=1)[0]
+        best = trained.read("What is the height of the dam wall?", [text], top_n=1)[0]
         assert (best.start, best.end) == expected, text[best.start : best.end]
