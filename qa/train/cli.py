@@ -98,6 +98,16 @@ def train_cmd(
             "'similar' (the one sharing the most idf-weighted question words)."
         ),
     ] = "random",
+    contexts: Annotated[
+        str,
+        typer.Option(
+            help="What the reader reads: 'paragraphs' (SQuAD's) or 'passages' (each article "
+            "cut by the indexer's splitter, as at answer time; use --max-len 384 to fit one)."
+        ),
+    ] = "paragraphs",
+    passage_max_tokens: Annotated[
+        int, typer.Option(help="Passage budget in word pieces under --contexts passages.")
+    ] = 250,
     keep_noanswer: Annotated[
         float,
         typer.Option(
@@ -157,6 +167,8 @@ def train_cmd(
         threads=threads or None,
         neg_ratio=neg_ratio,
         negatives=negatives,
+        contexts=contexts,
+        passage_max_tokens=passage_max_tokens,
         keep_noanswer=keep_noanswer,
         checkpoint_minutes=checkpoint_minutes,
         checkpoint_steps=checkpoint_steps,

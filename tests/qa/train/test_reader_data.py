@@ -98,3 +98,43 @@ def test_features_label_the_answer_tokens_and_negatives_cls(tmp_path: Path) -> N
     for ids, start, end in labelled:
         # word pieces decode with spaces around the comma; the pieces are the answer's
         assert tokenizer.decode(ids[start : end + 1]).replace(" ", "") == "2,140km"
+
+
+def test_passage_contexts_are_indexer_passages_holding_the_answer(tmp_path: Path) -> None:
+    from indexer.embed import TokenCounter
+    from qa.train.reader import base_model_path
+
+    cfg = TrainConfig(
+        train_file=_write_squad(tmp_path / "train.json"),
+        ambiguous_ids=tmp_path / "none.txt",
+        neg_ratio=1.0,
+        negatives="similar",
+        contexts="passages",
+        passage_max_tokens=30,  # about one paragraph each, so the article has several
+    )
+    examples, stats = load_examples(cfg)
+    article = "\n\n".join(PARAGRAPHS)
+    count = TokenCounter(base_model_path())
+    positives = [e for e in examples if e["answer_start"] >= 0]
+    negatives = [e for e in examples if e["answer_start"] < 0]
+    assert len(positives) == stats["positives"] == 20 and stats["answer_cut_by_passages"] == 0
+    for e in positives:
+        start = e["answer_start"]
+        assert e["context"][start : start + len(e["answer_text"])] == "2,140 km"
+        assert e["context"] in article and e["context"] != article
+        assert count([e["context"]])[0] <= 30
+    assert len(negatives) == 20
+    for e in negatives:
+        assert "2,140 km" not in e["context"] and e["context"] in article
+        # the passage sharing "Orinoco river flows" with the question, not the Caracas one
+        assert PARAGRAPHS[1] in e["context"]
+
+
+def test_unknown_context_mode_is_refused(tmp_path: Path) -> None:
+    cfg = TrainConfig(
+        train_file=_write_squad(tmp_path / "train.json"),
+        ambiguous_ids=tmp_path / "none.txt",
+        contexts="sentences",
+    )
+    with pytest.raises(ValueError, match="passages"):
+        load_examples(cfg)
