@@ -90,7 +90,8 @@ class TrainConfig:
     # wall-time budget in minutes for the optimisation loop: the LR schedule runs on
     # max(step / planned steps, elapsed / budget), and training stops when either reaches 1
     time_budget_min: float | None = None
-    command: str = field(default_factory=lambda: " ".join(sys.argv))
+    # the program's name, not its venv path, so the recorded command runs anywhere
+    command: str = field(default_factory=lambda: " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]))
 
 
 # ----------------------------------------------------------------------------- data
