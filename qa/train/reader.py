@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from indexer.embed import TokenCounter
+from indexer.split import split_passages
 from qa.retrieve import content_words
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -202,34 +204,28 @@ class _ArticleContexts:
     def __init__(self, data: list[Any], cfg: TrainConfig) -> None:
         self.data = data
         self.cfg = cfg
+        # per article: each paragraph's offset in the joined text, and its passages' spans
         self._passages: dict[int, tuple[list[int], list[tuple[int, int]], str]] = {}
         self._words: dict[int, tuple[list[set[str]], dict[str, float]]] = {}
-        self._count_tokens: Any = None
+        self._count_tokens: TokenCounter | None = None
 
     def _article(self, ai: int) -> tuple[list[int], list[tuple[int, int]], str]:
         """Paragraph offsets in the joined article text, its passages' spans, and the text."""
         if ai not in self._passages:
-            from indexer.embed import TokenCounter
-            from indexer.split import split_passages
-
             if self._count_tokens is None:
                 self._count_tokens = TokenCounter(self.cfg.base_model or base_model_path())
             paras = [p["context"] for p in self.data[ai]["paragraphs"]]
-            offsets, pos = [], 0
-            for para in paras:
-                offsets.append(pos)
-                pos += len(para) + 2
             text = "\n\n".join(paras)
-            spans = [
-                (p.start, p.end)
-                for p in split_passages(
-                    str(ai),
-                    text,
-                    max_tokens=self.cfg.passage_max_tokens,
-                    count_tokens=self._count_tokens,
-                )
-            ]
-            self._passages[ai] = (offsets, spans, text)
+            offsets = [0]
+            for para in paras[:-1]:
+                offsets.append(offsets[-1] + len(para) + 2)
+            passages = split_passages(
+                str(ai),
+                text,
+                max_tokens=self.cfg.passage_max_tokens,
+                count_tokens=self._count_tokens,
+            )
+            self._passages[ai] = (offsets, [(p.start, p.end) for p in passages], text)
         return self._passages[ai]
 
     def texts(self, ai: int) -> list[str]:
