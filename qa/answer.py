@@ -10,13 +10,37 @@ from qa.retrieve import Hit
 from qa.types import Answer, ArticleRef
 
 
-def quote_bounds(passage_text: str, start: int, end: int) -> tuple[int, int]:
-    """The sentence(s) of ``passage_text`` that hold ``[start, end)``, as passage offsets."""
+def quote_bounds(
+    passage_text: str,
+    start: int,
+    end: int,
+    evidence: Sequence[Span] = (),
+    neighbour_share: float | None = None,
+) -> tuple[int, int]:
+    """The sentence(s) of ``passage_text`` that hold ``[start, end)``, as passage offsets.
+
+    A sentence next to them joins the quote when the reader's spans in it (``evidence``,
+    spans of the same passage) weigh at least ``neighbour_share`` of the answer sentence's:
+    the reader itself says the answer may lie there, and the quote then shows both.
+    """
     sentences = split_sentences(passage_text)
-    covering = [s for s in sentences if s.start < end and s.end > start]
+    covering = [i for i, s in enumerate(sentences) if s.start < end and s.end > start]
     if not covering:
         return start, end
-    return min(covering[0].start, start), max(covering[-1].end, end)
+    first, last = covering[0], covering[-1]
+    if evidence and neighbour_share is not None:
+        mass = [0.0] * len(sentences)
+        for span in evidence:
+            for i, s in enumerate(sentences):
+                if s.start <= span.start < s.end:
+                    mass[i] += span.score
+                    break
+        floor = neighbour_share * max(mass[i] for i in covering)
+        if first > 0 and 0 < floor <= mass[first - 1]:
+            first -= 1
+        if last + 1 < len(sentences) and 0 < floor <= mass[last + 1]:
+            last += 1
+    return min(sentences[first].start, start), max(sentences[last].end, end)
 
 
 def build_answers(
@@ -25,10 +49,13 @@ def build_answers(
     scores: Sequence[float],
     refs: dict[str, tuple[str, str | None]],
     k: int,
+    neighbour_share: float | None = None,
 ) -> list[Answer]:
     """Up to ``k`` answers, best first, one per distinct place in the articles.
 
-    Spans from overlapping passages that land on the same article text are merged.
+    Spans from overlapping passages that land on the same article text are merged. Each
+    quote is the answer's sentence, with a neighbour that holds at least ``neighbour_share``
+    of the reader's span mass (see :func:`quote_bounds`).
     """
     answers: list[Answer] = []
     taken: list[tuple[str, int, int]] = []
@@ -41,7 +68,8 @@ def build_answers(
             continue
         if hit.article_id not in refs:
             continue  # the article was deleted between retrieval and now
-        q_start, q_end = quote_bounds(hit.text, span.start, span.end)
+        evidence = [other for other in spans if other.passage_index == span.passage_index]
+        q_start, q_end = quote_bounds(hit.text, span.start, span.end, evidence, neighbour_share)
         title, url = refs[hit.article_id]
         answers.append(
             Answer(

@@ -153,7 +153,8 @@ class Engine:
 
         The reader's cost grows with every token it reads, so it reads the best passage first
         and the next ``rerank_passages - 1`` only when that one's best span scores below
-        ``read_more_below``.
+        ``read_more_below`` or the reader doubts the passage answers at all
+        (``read_more_no_answer``).
         """
         self.store.refresh()
         query = f"{context.strip()} {question}" if context and context.strip() else question
@@ -162,10 +163,17 @@ class Engine:
         read = hits[: self.settings.rerank_passages]
         if not read:
             return hits, [], []
-        if self.settings.read_more_below >= 1.0 or len(read) == 1:
+        read_more_below = self.settings.read_more_below
+        if read_more_below is None:
+            read_more_below = self.reader.read_more_below
+        if read_more_below >= 1.0 or len(read) == 1:
             return hits, read, self.reader.read(question, [h.text for h in read], top_n=10)
         spans = self.reader.read(question, [read[0].text], top_n=10)
-        if spans and spans[0].score >= self.settings.read_more_below:
+        if (
+            spans
+            and spans[0].score >= read_more_below
+            and spans[0].no_answer < self.settings.read_more_no_answer
+        ):
             return hits, read[:1], spans
         more = self.reader.read(question, [h.text for h in read[1:]], top_n=10)
         shifted = [dataclasses.replace(s, passage_index=s.passage_index + 1) for s in more]
@@ -189,8 +197,13 @@ class Engine:
         else:
             scores = [s.score for s in spans]
         refs = self.store.article_refs(h.article_id for h in read)
+        share = self.settings.quote_neighbour_share
+        if share is None:
+            share = self.reader.quote_neighbour_share
         answers = [
-            a for a in build_answers(read, spans, scores, refs, k) if a.score >= self.threshold
+            a
+            for a in build_answers(read, spans, scores, refs, k, share)
+            if a.score >= self.threshold
         ]
         result = AskResult(
             question=question,

@@ -64,12 +64,27 @@ class Settings(BaseSettings):
     reader_precision: Literal["fp32", "int8"] = Field(
         default="fp32", description="int8: the ONNX reader with int8 weights (faster)."
     )
-    read_more_below: float = Field(
-        default=0.4,
+    read_more_below: float | None = Field(
+        default=None,
         ge=0.0,
         le=1.0,
         description="The reader reads the best passage first and the next ones only when its "
-        "best span scores below this (1.0: always read all rerank_passages).",
+        "best span scores below this (1.0: always read all rerank_passages; default: the "
+        "reader's own, 0.4 for the heuristic one, 0 for the trained one).",
+    )
+    read_more_no_answer: float = Field(
+        default=5e-4,
+        ge=0.0,
+        le=1.0,
+        description="... or when the reader gives the best passage at least this probability "
+        "of holding no answer (readers that estimate it: the trained one).",
+    )
+    quote_neighbour_share: float | None = Field(
+        default=None,
+        ge=0.0,
+        description="A sentence next to the answer's joins the quote when the reader's spans "
+        "in it weigh at least this share of the answer sentence's (default: the reader's own, "
+        "0.1 for the trained one, off for the heuristic one; above 1.0: never).",
     )
     reader_path: Path | None = Field(default=None, description="Override the bundled reader.")
     answer_threshold: float | None = Field(

@@ -15,7 +15,16 @@ class Span:
     end: int  # exclusive
     score: float  # reader confidence in [0, 1]
     logit: float  # raw start+end logit sum
+    # The reader's probability that the span's window holds no answer at all (readers without
+    # such an estimate leave 0).
+    no_answer: float = 0.0
 
 
 class Reader(Protocol):
+    # A sentence next to the answer's joins the quote when the reader's spans in it weigh at
+    # least this share of the answer sentence's (None: quote the answer's sentence alone).
+    quote_neighbour_share: float | None
+    # The next passages are read when the best one's best span scores below this.
+    read_more_below: float
+
     def read(self, question: str, texts: list[str], top_n: int = 5) -> list[Span]: ...

@@ -59,6 +59,10 @@ def _stem(word: str) -> str:
 class HeuristicReader:
     """Reads spans with lexical overlap and answer-type patterns (no model)."""
 
+    # Its scores rank spans but are no probabilities: a neighbour's share of them means little.
+    quote_neighbour_share = None
+    read_more_below = 0.4
+
     def read(self, question: str, texts: list[str], top_n: int = 5) -> list[Span]:
         q_words = {_stem(w) for w in content_words(question)}
         if not texts or not q_words:

@@ -111,6 +111,14 @@ class TrainedReader:
             faster on AVX2 CPUs; the logits move a little, see the README's answer quality).
     """
 
+    # Span probabilities: a neighbouring sentence holding a tenth of the answer sentence's
+    # mass joins the quote (tuned on dev: answer-in-quote +0.011, median quote +1 word).
+    quote_neighbour_share: float | None = 0.1
+    # Whether to read the next passages is asked of its no-answer probability instead
+    # (Settings.read_more_no_answer): on dev, answer-in-quote 0.890 reading more for 27 % of
+    # the questions vs 0.885 for 45 % by the best span's score.
+    read_more_below = 0.0
+
     def __init__(
         self,
         path: Path | None = None,
@@ -222,8 +230,10 @@ class TrainedReader:
             n = len(w.offsets)
             ctx = slice(w.context_start, w.context_start + n)
             # Softmax over the context tokens *and* [CLS]: mass on [CLS] means "no answer here".
-            log_ps = _log_softmax(np.r_[s_log[0], s_log[ctx]])[1:]
-            log_pe = _log_softmax(np.r_[e_log[0], e_log[ctx]])[1:]
+            log_ps = _log_softmax(np.r_[s_log[0], s_log[ctx]])
+            log_pe = _log_softmax(np.r_[e_log[0], e_log[ctx]])
+            no_answer = float(np.exp(log_ps[0] + log_pe[0]))
+            log_ps, log_pe = log_ps[1:], log_pe[1:]
             pair = log_ps[:, None] + log_pe[None, :]
             band = np.triu(np.ones((n, n), dtype=bool)) & ~np.triu(
                 np.ones((n, n), dtype=bool), self.max_answer_tokens
@@ -249,6 +259,7 @@ class TrainedReader:
                         end=e_char,
                         score=min(1.0, max(0.0, score)),
                         logit=float(s_log[w.context_start + i] + e_log[w.context_start + j]),
+                        no_answer=no_answer,
                     )
 
         result: list[Span] = []

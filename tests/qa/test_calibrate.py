@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.calibrate import Calibration, answer_scores, fit_logistic
+from qa.calibrate import Calibration, answer_scores, choose_threshold, fit_logistic
 from qa.read.base import Span
 from qa.retrieve import Hit
 
@@ -42,7 +42,35 @@ def test_calibration_round_trips_and_scores_in_unit_interval(tmp_path: Path) -> 
     assert scores[0] == high and 0 < scores[1] < scores[0]
     # With span weights, a weaker reader score in a much better passage can rank first.
     spans = [Span(0, 0, 3, 0.5, 0.0), Span(1, 0, 3, 0.4, 0.0)]
-    ranked = answer_scores(high, spans, [weak_hit, strong_hit], rank_weights=[0.4, 13.0, 7.0])
+    ranked = answer_scores(high, spans, [weak_hit, strong_hit], rank_weights=[0.4, 13.0, 7.0, 0.0])
     assert ranked[1] == high and ranked[0] < ranked[1]
     assert answer_scores(0.5, [], []) == []
     assert Calibration.load(tmp_path / "missing.json") is None
+
+
+def test_threshold_gets_the_most_decisions_right_within_the_false_abstain_cap() -> None:
+    # Answerable questions score 0.3-0.9, out-of-corpus ones 0.1-0.35: abstaining below 0.4
+    # catches every out-of-corpus question for one false abstain out of ten.
+    answerable = np.array([0.3, 0.4, 0.5, 0.55, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9])
+    outside = np.array([0.1, 0.15, 0.2, 0.25, 0.35])
+    p = np.r_[answerable, outside]
+    y = np.r_[np.ones(10), np.zeros(5)]
+    assert choose_threshold(p, y, max_false_abstain=0.5) == 0.4
+    # A tighter cap gives up out-of-corpus abstention to keep answering.
+    assert choose_threshold(p, y, max_false_abstain=0.0) == 0.3
+
+
+def test_a_span_where_the_reader_is_sure_of_an_answer_ranks_first() -> None:
+    hit = Hit(1, "a", 0, 10, "0123456789", 0.5, 0.5, 0, 0, coverage=0.5)
+    other = Hit(2, "a", 20, 30, "0123456789", 0.5, 0.5, 1, 1, coverage=0.5)
+    # Same span score, but the reader put most of the second passage's mass on "no answer".
+    sure, unsure = Span(0, 0, 3, 0.4, 0.0, no_answer=0.001), Span(1, 0, 3, 0.4, 0.0, no_answer=0.5)
+    scores = answer_scores(0.9, [unsure, sure], [hit, other], rank_weights=[0.5, 1.0, 1.0, 0.3])
+    assert scores[1] == 0.9 and scores[0] < 0.9
+
+
+def test_rank_weights_for_other_span_features_are_not_used(tmp_path: Path) -> None:
+    Calibration([1.0, 2.0, 3.0], -1.0, "TrainedReader", 0.4, [0.4, 13.0, 7.0]).save(
+        tmp_path / "old.json"
+    )
+    assert Calibration.load(tmp_path / "old.json").rank_weights is None

@@ -72,7 +72,7 @@ def test_the_reader_reads_more_passages_only_when_the_first_is_weak(demo_index) 
     from qa.settings import Settings
 
     always = Engine(Settings(index_dir=demo_index, read_more_below=1.0))
-    never = Engine(Settings(index_dir=demo_index, read_more_below=0.0))
+    never = Engine(Settings(index_dir=demo_index, read_more_below=0.0, read_more_no_answer=1.0))
     never.reader = always.reader  # one loaded model for both
     hits, read, spans = always.read_candidates(QUESTION_309)
     assert read == hits[:3] and {s.passage_index for s in spans} <= {0, 1, 2}
@@ -80,7 +80,9 @@ def test_the_reader_reads_more_passages_only_when_the_first_is_weak(demo_index) 
     assert read1 == hits1[:1] and {s.passage_index for s in spans1} == {0}
     # Reading in two steps finds the same spans as reading everything at once.
     for threshold in (0.0, 0.5, 0.999):
-        stepwise = Engine(Settings(index_dir=demo_index, read_more_below=threshold))
+        stepwise = Engine(
+            Settings(index_dir=demo_index, read_more_below=threshold, read_more_no_answer=1.0)
+        )
         stepwise.reader = always.reader
         _, read2, spans2 = stepwise.read_candidates("Who was born in Warsaw?")
         _, _, all_spans = always.read_candidates("Who was born in Warsaw?")
@@ -91,3 +93,19 @@ def test_the_reader_reads_more_passages_only_when_the_first_is_weak(demo_index) 
             assert [(s.passage_index, s.start, s.end) for s in spans2] == [
                 (s.passage_index, s.start, s.end) for s in all_spans
             ]
+
+
+def test_the_reader_reads_more_passages_when_it_doubts_the_first_answers(demo_index) -> None:  # noqa: ANN001
+    from qa.engine import Engine
+    from qa.settings import Settings
+
+    first = Engine(Settings(index_dir=demo_index, read_more_below=1.0))
+    doubt = first.read_candidates(QUESTION_309)[2]
+    no_answer = next(s.no_answer for s in doubt if s.passage_index == 0)
+    assert 0.0 < no_answer < 1.0
+    for limit, passages in ((no_answer, 3), (min(1.0, no_answer * 2), 1)):
+        engine = Engine(
+            Settings(index_dir=demo_index, read_more_below=0.0, read_more_no_answer=limit)
+        )
+        engine.reader = first.reader
+        assert len(engine.read_candidates(QUESTION_309)[1]) == passages

@@ -110,6 +110,16 @@ def test_long_text_windows_map_back_to_the_right_offsets(reader, articles) -> No
     assert text[spans[0].start : spans[0].end] == "1745"
 
 
+def test_no_answer_is_likelier_in_a_passage_that_does_not_answer(reader, articles) -> None:  # noqa: ANN001
+    question = "What year was Casimir Pulaski born in Warsaw?"
+    answering = paragraph(articles, "Warsaw", 0)
+    unrelated = "The orchestra tuned its instruments before the evening concert began."
+    spans = reader.read(question, [answering, unrelated], top_n=20)
+    no_answer = {s.passage_index: s.no_answer for s in spans}
+    assert set(no_answer) == {0, 1}
+    assert 0.0 <= no_answer[0] < no_answer[1] <= 1.0
+
+
 def test_empty_inputs_give_no_spans(reader) -> None:  # noqa: ANN001
     assert reader.read("Who won?", []) == []
     assert reader.read("Who won?", ["", "   "]) == []

@@ -49,6 +49,8 @@ def _server_env() -> dict[str, str]:
     env.update(
         {
             "QA_READER": "heuristic",
+            # Read all three passages: answers from several sources must fold on the page.
+            "QA_READ_MORE_BELOW": "1.0",
             "HF_HUB_OFFLINE": "1",
             "TRANSFORMERS_OFFLINE": "1",
             "TOKENIZERS_PARALLELISM": "false",

@@ -41,6 +41,8 @@ EMOJI_TEXT = (
 )
 
 FILLER_COUNT = 60  # with the three above: two pages of the articles panel (50 a page)
+# Every catalogue note answers it: answers from several sources.
+SHARED_QUESTION = "What is kept in the drawers of the archive?"
 
 
 def filler(n: int) -> dict[str, str]:

@@ -16,6 +16,7 @@ from tests.web.corpus import (
     SEED_ID,
     SEED_QUESTION,
     SEED_URL,
+    SHARED_QUESTION,
     XSS_IMG,
     XSS_QUESTION,
     XSS_SCRIPT,
@@ -88,11 +89,12 @@ def test_answer_is_highlighted_with_a_link_to_its_source(
 
 
 def test_more_answers_fold_under_other_sources(page: Page) -> None:
-    turn = ask(page, SEED_QUESTION)
+    turn = ask(page, SHARED_QUESTION)
     answers = httpx.post(
-        page.url.rstrip("/") + "/api/ask", json={"question": SEED_QUESTION, "k": 3}
+        page.url.rstrip("/") + "/api/ask", json={"question": SHARED_QUESTION, "k": 3}
     ).json()["answers"]
     assert len(answers) > 1, "the corpus should give more than one answer to this question"
+    assert len({a["article"]["id"] for a in answers}) == len(answers)
     others = turn.locator("details.others")
     expect(others.locator("summary")).to_have_text(re.compile(r"\d+ other sources?"))
     expect(others).not_to_have_attribute("open", "")
