@@ -16,30 +16,51 @@ def quote_bounds(
     end: int,
     evidence: Sequence[Span] = (),
     neighbour_share: float | None = None,
+    min_words: int = 0,
 ) -> tuple[int, int]:
     """The sentence(s) of ``passage_text`` that hold ``[start, end)``, as passage offsets.
 
-    A sentence next to them joins the quote when the reader's spans in it (``evidence``,
-    spans of the same passage) weigh at least ``neighbour_share`` of the answer sentence's:
-    the reader itself says the answer may lie there, and the quote then shows both.
+    A sentence next to them in the same paragraph joins the quote when the reader's spans in
+    it (``evidence``, spans of the same passage) weigh at least ``neighbour_share`` of the
+    answer sentence's:
+    the reader itself says the answer may lie there, and the quote then shows both. A quote
+    still shorter than ``min_words`` words is too bare to judge the answer by: it takes the
+    neighbour the reader weighs more (the next sentence on a tie).
     """
     sentences = split_sentences(passage_text)
     covering = [i for i, s in enumerate(sentences) if s.start < end and s.end > start]
     if not covering:
         return start, end
     first, last = covering[0], covering[-1]
-    if evidence and neighbour_share is not None:
-        mass = [0.0] * len(sentences)
-        for span in evidence:
-            for i, s in enumerate(sentences):
-                if s.start <= span.start < s.end:
-                    mass[i] += span.score
-                    break
+    mass = [0.0] * len(sentences)
+    for span in evidence:
+        for i, s in enumerate(sentences):
+            if s.start <= span.start < s.end:
+                mass[i] += span.score
+                break
+
+    def joins(i: int, j: int) -> bool:
+        """Sentences i < j are neighbours in one paragraph (no line break between them)."""
+        return (
+            i >= 0
+            and j < len(sentences)
+            and "\n" not in passage_text[sentences[i].end : sentences[j].start]
+        )
+
+    if neighbour_share is not None:
         floor = neighbour_share * max(mass[i] for i in covering)
-        if first > 0 and 0 < floor <= mass[first - 1]:
+        if joins(first - 1, first) and 0 < floor <= mass[first - 1]:
             first -= 1
-        if last + 1 < len(sentences) and 0 < floor <= mass[last + 1]:
+        if joins(last, last + 1) and 0 < floor <= mass[last + 1]:
             last += 1
+    quote_words = len(passage_text[sentences[first].start : sentences[last].end].split())
+    if quote_words < min_words:
+        before = mass[first - 1] if joins(first - 1, first) else None
+        after = mass[last + 1] if joins(last, last + 1) else None
+        if after is not None and (before is None or after >= before):
+            last += 1
+        elif before is not None:
+            first -= 1
     return min(sentences[first].start, start), max(sentences[last].end, end)
 
 
@@ -50,12 +71,14 @@ def build_answers(
     refs: dict[str, tuple[str, str | None]],
     k: int,
     neighbour_share: float | None = None,
+    min_words: int = 0,
 ) -> list[Answer]:
     """Up to ``k`` answers, best first, one per distinct place in the articles.
 
     Spans from overlapping passages that land on the same article text are merged. Each
     quote is the answer's sentence, with a neighbour that holds at least ``neighbour_share``
-    of the reader's span mass (see :func:`quote_bounds`).
+    of the reader's span mass, and a quote under ``min_words`` words one more sentence (see
+    :func:`quote_bounds`).
     """
     answers: list[Answer] = []
     taken: list[tuple[str, int, int]] = []
@@ -69,7 +92,9 @@ def build_answers(
         if hit.article_id not in refs:
             continue  # the article was deleted between retrieval and now
         evidence = [other for other in spans if other.passage_index == span.passage_index]
-        q_start, q_end = quote_bounds(hit.text, span.start, span.end, evidence, neighbour_share)
+        q_start, q_end = quote_bounds(
+            hit.text, span.start, span.end, evidence, neighbour_share, min_words
+        )
         title, url = refs[hit.article_id]
         answers.append(
             Answer(

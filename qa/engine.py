@@ -202,7 +202,9 @@ class Engine:
             share = self.reader.quote_neighbour_share
         answers = [
             a
-            for a in build_answers(read, spans, scores, refs, k, share)
+            for a in build_answers(
+                read, spans, scores, refs, k, share, self.settings.quote_min_words
+            )
             if a.score >= self.threshold
         ]
         result = AskResult(

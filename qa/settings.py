@@ -86,6 +86,12 @@ class Settings(BaseSettings):
         "in it weigh at least this share of the answer sentence's (default: the reader's own, "
         "0.1 for the trained one, off for the heuristic one; above 1.0: never).",
     )
+    quote_min_words: int = Field(
+        default=20,
+        ge=0,
+        description="A quote shorter than this many words also shows a neighbouring sentence "
+        "(the one the reader weighs more; 0: off).",
+    )
     reader_path: Path | None = Field(default=None, description="Override the bundled reader.")
     answer_threshold: float | None = Field(
         default=None, description="Below this score: not found. Default: the calibrated one."

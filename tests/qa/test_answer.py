@@ -37,3 +37,28 @@ def test_neighbours_on_both_sides_and_text_edges() -> None:
     evidence = [middle, _span("£4", 0.2), _span("Rain", 0.2)]
     start, end = quote_bounds(TEXT, middle.start, middle.end, evidence, 0.1)
     assert TEXT[start:end] == "It cost £4 million. Its designer was J. Bradfield. Rain fell."
+
+
+def test_a_short_quote_takes_the_neighbour_the_reader_weighs_more() -> None:
+    answer = _span("£4 million", 0.9)
+    # "It cost £4 million." has 4 words: the next sentence joins on a tie (no evidence) ...
+    start, end = quote_bounds(TEXT, answer.start, answer.end, min_words=6)
+    assert TEXT[start:end] == "It cost £4 million. Its designer was J. Bradfield."
+    # ... the previous one when the reader weighs it more; long enough quotes stay as they are.
+    evidence = [answer, _span("1932", 0.05)]
+    start, end = quote_bounds(TEXT, answer.start, answer.end, evidence, None, min_words=6)
+    assert TEXT[start:end] == "The bridge opened in 1932. It cost £4 million."
+    start, end = quote_bounds(TEXT, answer.start, answer.end, evidence, None, min_words=4)
+    assert TEXT[start:end] == "It cost £4 million."
+
+
+def test_the_quote_stays_inside_its_paragraph() -> None:
+    text = "Heading of the page\n\nThe bridge opened in 1932. It cost £4 million.\n\nRain fell."
+    answer = Span(0, text.index("1932"), text.index("1932") + 4, 0.5, 0.0)
+    others = [
+        answer,
+        Span(0, 0, 7, 0.5, 0.0),
+        Span(0, text.index("Rain"), text.index("Rain") + 4, 0.5, 0.0),
+    ]
+    start, end = quote_bounds(text, answer.start, answer.end, others, 0.1, min_words=50)
+    assert text[start:end] == "The bridge opened in 1932. It cost £4 million."

@@ -55,9 +55,10 @@ def test_threshold_gets_the_most_decisions_right_within_the_false_abstain_cap() 
     outside = np.array([0.1, 0.15, 0.2, 0.25, 0.35])
     p = np.r_[answerable, outside]
     y = np.r_[np.ones(10), np.zeros(5)]
-    assert choose_threshold(p, y, max_false_abstain=0.5) == 0.4
-    # A tighter cap gives up out-of-corpus abstention to keep answering.
-    assert choose_threshold(p, y, max_false_abstain=0.0) == 0.3
+    assert choose_threshold(p, y, max_false_abstain=0.5, false_abstain_cost=1.0) == 0.4
+    # When a false abstain costs more, or under a tighter cap, it keeps answering instead.
+    assert choose_threshold(p, y, max_false_abstain=0.5, false_abstain_cost=3.0) == 0.3
+    assert choose_threshold(p, y, max_false_abstain=0.0, false_abstain_cost=1.0) == 0.3
 
 
 def test_a_span_where_the_reader_is_sure_of_an_answer_ranks_first() -> None:

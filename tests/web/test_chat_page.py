@@ -77,9 +77,12 @@ def test_answer_is_highlighted_with_a_link_to_its_source(
     expect(toggle).to_have_attribute("aria-expanded", "true")
     expect(toggle).to_have_text("Hide context")
     context = best.locator(".context")
+    # The answer's sentence has 18 words: the quote also shows the next one of its paragraph.
     expect(context.locator("mark.context-quote")).to_have_text(
         "Pakistani authorities have so far arrested 309 people associated with Islamic State"
-        " (IS) on its territory, he said."
+        " (IS) on its territory, he said. They were involved in attacks on media and security"
+        " personnel, and were planning attacks on government, diplomatic and civilian targets,"
+        " he added."
     )
     expect(context.locator("mark.context-quote strong")).to_have_text("309")
     expect(context).to_contain_text("They were involved in attacks on media")
@@ -235,8 +238,10 @@ def test_emoji_do_not_shift_the_highlight(page: Page) -> None:
     expect(turn.locator(".answer-primary blockquote mark")).to_have_text(EMOJI_ANSWER)
     turn.get_by_role("button", name="Show context").click()
     expect(turn.locator("mark.context-quote strong")).to_have_text(EMOJI_ANSWER)
+    # A quote under 20 words also shows the next sentence of its paragraph.
     expect(turn.locator("mark.context-quote")).to_have_text(
         "🎡🎠 The Harbor Fair welcomed 4,812 visitors 🎟️ on opening day, the organisers said."
+        " Queues for the 🎢 coaster ran past the pier."
     )
     # The text before the quote in its paragraph is empty: the quote starts the paragraph.
     expect(turn.locator(".context-text")).to_have_text(
