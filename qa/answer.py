@@ -22,10 +22,9 @@ def quote_bounds(
 
     A sentence next to them in the same paragraph joins the quote when the reader's spans in
     it (``evidence``, spans of the same passage) weigh at least ``neighbour_share`` of the
-    answer sentence's:
-    the reader itself says the answer may lie there, and the quote then shows both. A quote
-    still shorter than ``min_words`` words is too bare to judge the answer by: it takes the
-    neighbour the reader weighs more (the next sentence on a tie).
+    answer sentence's: the reader itself says the answer may lie there, and the quote then
+    shows both. A quote still shorter than ``min_words`` words is too bare to judge the
+    answer by: it takes the neighbour the reader weighs more (the next sentence on a tie).
     """
     sentences = split_sentences(passage_text)
     covering = [i for i, s in enumerate(sentences) if s.start < end and s.end > start]
