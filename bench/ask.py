@@ -1,8 +1,10 @@
 """``qa-serve`` at 100k passages: time to ready, and ask latency end to end through HTTP.
 
     python -m bench.ask [--passages 100000] [--questions 200] [--starts 3] [--backends onnx,torch]
+                        [--precisions int8,fp32]
 
-For each embedding backend (in the same run, so the ratio is meaningful on a noisy machine):
+For each embedding backend and trained-reader precision (in the same run, so the ratios are
+meaningful on a noisy machine):
 start ``qa-serve`` on the benchmark index (built once by :mod:`bench.corpus`, see there what
 is real and what is derived), time spawn → first ``/healthz`` 200 (``--starts`` times, median),
 then POST ``/api/ask`` for dev questions one after the other and time each on the client.
@@ -34,9 +36,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start(index: Path, backend: str, reader: str | None) -> tuple[subprocess.Popen, str, float]:
+def _start(
+    index: Path, backend: str, reader: str | None, precision: str | None
+) -> tuple[subprocess.Popen, str, float]:
     port = _free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "QA_EMBED_BACKEND": backend}
+    if precision:
+        env["QA_READER_PRECISION"] = precision
     if reader:
         env["QA_READER"] = reader
     serve = Path(sys.executable).parent / "qa-serve"
@@ -85,6 +91,9 @@ def main() -> None:
     parser.add_argument("--starts", type=int, default=3)
     parser.add_argument("--backends", default="onnx,torch")
     parser.add_argument("--reader", choices=["trained", "heuristic"], default=None)
+    parser.add_argument(
+        "--precisions", default="int8", help="trained reader weights: int8 (default), fp32"
+    )
     args = parser.parse_args()
 
     from bench.corpus import ensure
@@ -96,10 +105,13 @@ def main() -> None:
     print(header(f"qa-serve at {args.passages} passages: ready time and HTTP ask latency"))
     print(f"index {index}; {len(questions)} dev questions, sequential; reader: {reader}")
     rows = []
-    for backend in args.backends.split(","):
+    precisions = args.precisions.split(",") if reader == "trained" else ["n/a"]
+    for backend, precision in ((b, p) for b in args.backends.split(",") for p in precisions):
         ready = []
         for _ in range(args.starts):
-            proc, url, seconds = _start(index, backend, args.reader)
+            proc, url, seconds = _start(
+                index, backend, args.reader, None if precision == "n/a" else precision
+            )
             ready.append(seconds)
             if len(ready) < args.starts:
                 _stop(proc)
@@ -116,6 +128,7 @@ def main() -> None:
             passages = client.get("/healthz").json()["passages"]
         row = {
             "backend": backend,
+            "reader_precision": precision,
             "passages": passages,
             "ready_s": round(statistics.median(ready), 2),
             "ready_s_all": [round(r, 2) for r in ready],
@@ -127,7 +140,7 @@ def main() -> None:
         _stop(proc)
         rows.append(row)
         print(f"  {backend}: {row}", flush=True)
-    columns = ["backend", "passages", "ready_s", "http_p50_ms", "http_p95_ms"]
+    columns = ["backend", "reader_precision", "passages", "ready_s", "http_p50_ms", "http_p95_ms"]
     columns += ["server_p50_ms", "server_p95_ms", "rss_mb", "torch_loaded"]
     print()
     print(table(rows, columns))

@@ -47,7 +47,7 @@ def main() -> None:
         "index_seconds": round(index_s, 2),
         "passages_per_s": round(report.passages_total / index_s, 1),
         "questions": len(questions),
-        "reader": type(engine.reader).__name__,
+        "reader": engine.reader.name,
         **{k: round(v, 1) for k, v in percentiles(took).items()},
         "peak_rss_mb": round(peak_rss_mb()),
     }

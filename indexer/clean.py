@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from urllib.parse import unquote, urlsplit
 
 import ftfy
@@ -60,6 +61,22 @@ def repair_text(text: str) -> str:
     Returns:
         The repaired text; identical to ``text`` when nothing needed repair.
     """
+    # Dropping a control character can join two halves of a mojibake sequence that ftfy
+    # then repairs ("\x9dÂ\x80" → "Â€" → "€"), so cleaning cleaned text must change nothing.
+    return _until_stable(_repair_once, text)
+
+
+def _until_stable(step: Callable[[str], str], text: str, passes: int = 4) -> str:
+    """Apply ``step`` until the text stops changing (at most ``passes`` times)."""
+    for _ in range(passes):
+        changed = step(text)
+        if changed == text:
+            break
+        text = changed
+    return text
+
+
+def _repair_once(text: str) -> str:
     text = ftfy.fix_text(text, _FTFY)
     text = _NEWLINES.sub("\n", text)
     if any(_is_dropped_control(ch) for ch in text):
@@ -88,6 +105,11 @@ def clean_text(text: str) -> str:
         >>> clean_text("  One  line.\\t\\n\\n\\n\\nTwo.  ")
         'One line.\\n\\nTwo.'
     """
+    # Stripping can expose mojibake too ("\xa0×¤" → "×¤" → "פ").
+    return _until_stable(_clean_once, text)
+
+
+def _clean_once(text: str) -> str:
     text = repair_text(text)
     lines = [_BLANKS.sub(" ", line).strip() for line in text.split("\n")]
     text = _MANY_NEWLINES.sub("\n\n", "\n".join(lines)).strip()

@@ -189,6 +189,11 @@ class IndexStore:
         self._df_cache: dict[str, int] = {}
         self._df_generation = -1
         self._df_total = 0
+        # Full-text reads get a connection per thread: BM25 then runs while another thread
+        # searches FAISS (the retriever overlaps the two), instead of queueing on self._lock.
+        self._text_local = threading.local()
+        self._text_dbs: list[sqlite3.Connection] = []
+        self._text_dbs_lock = threading.Lock()
 
     # ---- set-up and recovery -------------------------------------------------------------
     def _init_schema(self) -> None:
@@ -404,25 +409,41 @@ class IndexStore:
             ).fetchall()
         return total, [ArticleSummary(r[0], r[1], r[2], r[4], r[3]) for r in rows]
 
+    def _text_db(self) -> sqlite3.Connection:
+        """This thread's read connection for full-text queries."""
+        db = getattr(self._text_local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
+            self._text_local.db = db
+            with self._text_dbs_lock:
+                self._text_dbs.append(db)
+        return db
+
     def document_frequency(self, word: str) -> tuple[int, int]:
         """(passages containing ``word``, all passages), from the FTS5 index.
 
         Counting a common word's matches is slow on a large index, so counts are cached
         until the index changes.
         """
-        with self._lock:
+        db = self._text_db()
+        with self._text_dbs_lock:
             if self._df_generation != self._seen_version:
                 self._df_cache.clear()
                 self._df_generation = self._seen_version
-                self._df_total = self._db.execute("SELECT count(*) FROM passages").fetchone()[0]
-            if word not in self._df_cache:
+                self._df_total = db.execute("SELECT count(*) FROM passages").fetchone()[0]
+            cached = self._df_cache.get(word)
+            total, generation = self._df_total, self._df_generation
+        if cached is None:
+            cached = db.execute(
+                "SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?",
+                ('"' + word.replace('"', '""') + '"',),
+            ).fetchone()[0]
+            with self._text_dbs_lock:
                 if len(self._df_cache) >= DF_CACHE_WORDS:
                     self._df_cache.clear()
-                self._df_cache[word] = self._db.execute(
-                    "SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?",
-                    ('"' + word.replace('"', '""') + '"',),
-                ).fetchone()[0]
-            return self._df_cache[word], self._df_total
+                if self._df_generation == generation:  # not counted on an older index
+                    self._df_cache[word] = cached
+        return cached, total
 
     def counts(self) -> tuple[int, int]:
         with self._lock:
@@ -479,12 +500,15 @@ class IndexStore:
         """Top ``n`` passages for an FTS5 MATCH expression; higher score = better."""
         if not match:
             return []
-        with self._lock:
-            rows = self._db.execute(
+        rows = (
+            self._text_db()
+            .execute(
                 "SELECT rowid, bm25(passages_fts) FROM passages_fts WHERE passages_fts MATCH ? "
                 "ORDER BY bm25(passages_fts) LIMIT ?",
                 (match, n),
-            ).fetchall()
+            )
+            .fetchall()
+        )
         return [(int(r[0]), -float(r[1])) for r in rows]
 
     # ---- writes --------------------------------------------------------------------------
@@ -574,3 +598,7 @@ class IndexStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        with self._text_dbs_lock:
+            for db in self._text_dbs:
+                db.close()
+            self._text_dbs.clear()

@@ -193,7 +193,7 @@ def _cache_key(engine) -> str:  # noqa: ANN001 - qa.engine.Engine
     import hashlib
 
     reader = engine.reader
-    parts = [type(reader).__name__, *SPAN_FEATURES]
+    parts = [reader.name, *SPAN_FEATURES]
     if hasattr(reader, "path"):
         from indexer.onnx_export import weights_fingerprint
 
@@ -278,7 +278,7 @@ def main(
         engine.warm_up()
         inside = [q for q in questions if q["article_id"] in half]
         outside = [q for q in questions if q["article_id"] not in half]
-        reader = type(engine.reader).__name__
+        reader = engine.reader.name
         cache = work / f"features-{reader}-{_cache_key(engine)}-half{n}-every{every}.npz"
         if cache.exists():
             saved = np.load(cache)

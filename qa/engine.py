@@ -39,9 +39,9 @@ def make_reader(settings: Settings) -> Reader:
         if (path / "model.safetensors").exists():
             from qa.read.trained import TrainedReader
 
-            return TrainedReader(
-                path, backend=settings.reader_backend, precision=settings.reader_precision
-            )
+            # torch has no int8 graph: it runs the exact weights.
+            precision = settings.reader_precision if settings.reader_backend == "onnx" else "fp32"
+            return TrainedReader(path, backend=settings.reader_backend, precision=precision)
         log.warning("no trained reader at %s: using the heuristic reader", path)
     from qa.read.heuristic import HeuristicReader
 
@@ -98,7 +98,7 @@ class Engine:
     @cached_property
     def calibration(self) -> Calibration | None:
         """Each reader has its own (fitted on dev by ``python -m qa.calibrate``)."""
-        return Calibration.load(calibration_path(type(self.reader).__name__))
+        return Calibration.load(calibration_path(self.reader.name))
 
     @cached_property
     def threshold(self) -> float:

@@ -291,7 +291,7 @@ def main(
     if details:
         with details.open("w", encoding="utf-8") as f:
             f.writelines(json.dumps(asdict(o), ensure_ascii=False) + "\n" for o in outcomes)
-    metrics["reader"] = type(engine.reader).__name__
+    metrics["reader"] = engine.reader.name
     if output:
         output.write_text(json.dumps(metrics, indent=2))
     if as_json:

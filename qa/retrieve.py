@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from indexer.embed import Embedder
@@ -21,6 +22,9 @@ will with would you your yours
 """
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 _WORD = re.compile(r"\w+", re.UNICODE)
+# BM25 (SQLite) runs on these while the asking thread embeds the question and searches FAISS:
+# both release the GIL, so on 2 cores a question costs the longer of the two, not their sum.
+_BM25_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bm25")
 
 
 def content_words(text: str) -> list[str]:
@@ -124,10 +128,15 @@ class HybridRetriever:
         kept = [w for w in words if self.store.document_frequency(w)[0] <= self.max_postings]
         return kept or words
 
+    def search_bm25(self, question: str) -> list[tuple[int, float]]:
+        """(rowid, BM25 score) of the best ``candidates`` passages, best first."""
+        return self.store.search_bm25(fts_query(self.bm25_words(question)), self.candidates)
+
     def retrieve(self, question: str, n: int = 10) -> list[Hit]:
         """The ``n`` best passages for ``question``, best first."""
+        sparse_job = _BM25_THREADS.submit(self.search_bm25, question)
         dense = self.store.search_dense(self.embedder.encode_query(question), self.candidates)
-        sparse = self.store.search_bm25(fts_query(self.bm25_words(question)), self.candidates)
+        sparse = sparse_job.result()
         fused = self._fuse(dense, sparse)
         best = sorted(fused, key=fused.__getitem__, reverse=True)[:n]
         rows = self.store.passages(best)

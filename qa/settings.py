@@ -62,7 +62,9 @@ class Settings(BaseSettings):
         default="onnx", description="ONNX Runtime (fast, no torch) or torch for the reader."
     )
     reader_precision: Literal["fp32", "int8"] = Field(
-        default="fp32", description="int8: the ONNX reader with int8 weights (faster)."
+        default="fp32",
+        description="fp32: the exact weights; int8: the ONNX reader with int8 weights "
+        "(1.3-1.6x faster, answer-in-quote 0.896 vs 0.903 on dev).",
     )
     read_more_below: float | None = Field(
         default=None,

@@ -21,6 +21,8 @@ class Span:
 
 
 class Reader(Protocol):
+    # Names the reader and how it runs (its calibration file is picked by this name).
+    name: str
     # A sentence next to the answer's joins the quote when the reader's spans in it weigh at
     # least this share of the answer sentence's (None: quote the answer's sentence alone).
     quote_neighbour_share: float | None

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from indexer.clean import clean_text, repair_text, title_from_url
@@ -64,6 +64,9 @@ def test_repair_text_leaves_dev_articles_byte_identical() -> None:
 
 
 @given(st.text())
+@settings(max_examples=1000)
+@example("\x9d\u00c2\x80")  # a control character between the halves of a mojibake "€"
+@example("\xa0\u00d7\u00a4")  # a space before a mojibake "פ"
 def test_clean_text_is_idempotent(text: str) -> None:
     once = clean_text(text)
     assert clean_text(once) == once

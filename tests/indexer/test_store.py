@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import faiss
@@ -133,3 +134,23 @@ def test_a_second_process_sees_writes_of_the_first(tmp_path: Path) -> None:
     assert reader.store.refresh()
     hits = reader.retriever.retrieve("Which animals dig burrows?", 1)
     assert hits and hits[0].article_id == "a1"
+
+
+def test_full_text_reads_run_in_parallel_threads_and_see_new_writes(tmp_path: Path) -> None:
+    engine = _engine(tmp_path)
+    engine.add([_article(i) for i in range(6)])
+    store = engine.store
+    queries = [f'"topic" OR "{i}"' for i in range(6)] * 4
+    expected = [store.search_bm25(q, 3) for q in queries]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert list(pool.map(lambda q: store.search_bm25(q, 3), queries)) == expected
+    assert len(store._text_dbs) >= 2  # one read connection per thread that searched
+    # A thread's read connection sees what was committed after it was opened.
+    assert store.search_bm25('"quokkas"', 3) == []
+    engine.add([_article(9, extra="Quokkas smile.")])
+    assert [
+        engine.store.passages([r])[r].article_id for r, _ in store.search_bm25('"quokkas"', 3)
+    ] == ["a9"]
+    assert store.document_frequency("quokkas")[0] == 1
+    store.close()
+    assert store._text_dbs == []

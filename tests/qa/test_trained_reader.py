@@ -159,3 +159,26 @@ def test_int8_needs_the_onnx_backend() -> None:
 
     with pytest.raises(ValueError, match="precision"):
         TrainedReader(MODEL_DIR, backend="torch", precision="int8")
+
+
+def test_answer_candidates_are_every_short_forward_pair() -> None:
+    from qa.read.trained import _band
+
+    starts, ends = _band(40, 30)
+    pairs = set(zip(starts.tolist(), ends.tolist(), strict=True))
+    expected = {(i, j) for i in range(40) for j in range(40) if 0 <= j - i < 30}
+    assert pairs == expected and len(pairs) == len(starts)
+    # Row-major order, as in the full matrix, so ties rank the same way.
+    assert list(zip(starts.tolist(), ends.tolist(), strict=True)) == sorted(pairs)
+    assert len(_band(0, 30)[0]) == 0
+
+
+def test_each_precision_has_its_own_calibration_name(reader) -> None:  # noqa: ANN001
+    from qa.calibrate import calibration_path
+    from qa.read.trained import TrainedReader
+
+    int8 = TrainedReader(MODEL_DIR, precision="int8")
+    assert (reader.name, int8.name) == ("TrainedReader", "TrainedReader-int8")
+    # Both bundled readers ship a calibration fitted on their own outputs.
+    for name in (reader.name, int8.name):
+        assert calibration_path(name).exists(), name
