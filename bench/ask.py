@@ -92,7 +92,9 @@ def main() -> None:
     parser.add_argument("--backends", default="onnx,torch")
     parser.add_argument("--reader", choices=["trained", "heuristic"], default=None)
     parser.add_argument(
-        "--precisions", default="int8", help="trained reader weights: int8 (default), fp32"
+        "--precisions",
+        default="fp32",
+        help="trained reader weights, comma-separated: fp32 (the product default), int8",
     )
     args = parser.parse_args()
 

@@ -59,8 +59,8 @@ def _stem(word: str) -> str:
 class HeuristicReader:
     """Reads spans with lexical overlap and answer-type patterns (no model)."""
 
-    # Its scores rank spans but are no probabilities: a neighbour's share of them means little.
     name = "HeuristicReader"
+    # Its scores rank spans but are no probabilities: a neighbour's share of them means little.
     quote_neighbour_share = None
     read_more_below = 0.4
 
