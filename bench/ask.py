@@ -107,13 +107,13 @@ def main() -> None:
     print(header(f"qa-serve at {args.passages} passages: ready time and HTTP ask latency"))
     print(f"index {index}; {len(questions)} dev questions, sequential; reader: {reader}")
     rows = []
-    precisions = args.precisions.split(",") if reader == "trained" else ["n/a"]
+    precisions: list[str | None] = [None]  # the heuristic reader has no precision
+    if reader == "trained":
+        precisions = list(args.precisions.split(","))
     for backend, precision in ((b, p) for b in args.backends.split(",") for p in precisions):
         ready = []
         for _ in range(args.starts):
-            proc, url, seconds = _start(
-                index, backend, args.reader, None if precision == "n/a" else precision
-            )
+            proc, url, seconds = _start(index, backend, args.reader, precision)
             ready.append(seconds)
             if len(ready) < args.starts:
                 _stop(proc)
@@ -130,7 +130,7 @@ def main() -> None:
             passages = client.get("/healthz").json()["passages"]
         row = {
             "backend": backend,
-            "reader_precision": precision,
+            "reader_precision": precision or "n/a",
             "passages": passages,
             "ready_s": round(statistics.median(ready), 2),
             "ready_s_all": [round(r, 2) for r in ready],

@@ -193,7 +193,7 @@ class IndexStore:
         # searches FAISS (the retriever overlaps the two), instead of queueing on self._lock.
         self._text_local = threading.local()
         self._text_dbs: list[sqlite3.Connection] = []
-        self._text_dbs_lock = threading.Lock()
+        self._text_lock = threading.Lock()  # the connection list and the DF cache
 
     # ---- set-up and recovery -------------------------------------------------------------
     def _init_schema(self) -> None:
@@ -415,7 +415,7 @@ class IndexStore:
         if db is None:
             db = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
             self._text_local.db = db
-            with self._text_dbs_lock:
+            with self._text_lock:
                 self._text_dbs.append(db)
         return db
 
@@ -426,7 +426,7 @@ class IndexStore:
         until the index changes.
         """
         db = self._text_db()
-        with self._text_dbs_lock:
+        with self._text_lock:
             if self._df_generation != self._seen_version:
                 self._df_cache.clear()
                 self._df_generation = self._seen_version
@@ -438,7 +438,7 @@ class IndexStore:
                 "SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?",
                 ('"' + word.replace('"', '""') + '"',),
             ).fetchone()[0]
-            with self._text_dbs_lock:
+            with self._text_lock:
                 if len(self._df_cache) >= DF_CACHE_WORDS:
                     self._df_cache.clear()
                 if self._df_generation == generation:  # not counted on an older index
@@ -598,7 +598,7 @@ class IndexStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
-        with self._text_dbs_lock:
+        with self._text_lock:
             for db in self._text_dbs:
                 db.close()
             self._text_dbs.clear()

@@ -39,9 +39,9 @@ def make_reader(settings: Settings) -> Reader:
         if (path / "model.safetensors").exists():
             from qa.read.trained import TrainedReader
 
-            # torch has no int8 graph: it runs the exact weights.
-            precision = settings.reader_precision if settings.reader_backend == "onnx" else "fp32"
-            return TrainedReader(path, backend=settings.reader_backend, precision=precision)
+            return TrainedReader(
+                path, backend=settings.reader_backend, precision=settings.reader_precision
+            )
         log.warning("no trained reader at %s: using the heuristic reader", path)
     from qa.read.heuristic import HeuristicReader
 

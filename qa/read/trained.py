@@ -1,10 +1,9 @@
 """The trained extractive reader: a 6-layer MiniLM fine-tuned on SQuAD v1.1 (``qa-train``).
 
 Each passage is tokenised into ``[CLS] question [SEP] window [SEP]`` windows (overlapping
-for long passages, character offsets kept), all windows go through the model in one batch,
-and the best start/end pairs inside the context tokens are mapped back to character offsets
-of the passage they came from, so ``texts[s.passage_index][s.start:s.end]`` is the answer,
-verbatim.
+for long passages, character offsets kept), each window goes through the model, and the best
+start/end pairs inside the context tokens are mapped back to character offsets of the passage
+they came from, so ``texts[s.passage_index][s.start:s.end]`` is the answer, verbatim.
 
 ``Span.score`` is ``p_start * p_end`` where the softmaxes run over the window's context
 tokens *and* [CLS]: the model was trained to put its mass on [CLS] when the window holds no
@@ -199,25 +198,17 @@ class TrainedReader:
                 lo += step
         return windows
 
-    def _logits(self, windows: list[_Window]) -> tuple[np.ndarray, np.ndarray]:
-        if len(windows) > 1:
-            # One window at a time: no compute spent on padding, and the int8 graph's
-            # logits (activations are quantised with one scale per batch) do not depend on
-            # what else is read with a window.
-            parts = [self._logits([w]) for w in windows]
-            width = max(len(w.ids) for w in windows)
+    def _logits(self, window: _Window) -> tuple[np.ndarray, np.ndarray]:
+        """(start, end) logits of one window.
 
-            def stacked(i: int) -> np.ndarray:  # 0: start logits, 1: end logits
-                return np.vstack([np.pad(p[i][0], (0, width - p[i].shape[1])) for p in parts])
-
-            return stacked(0), stacked(1)
-        width = max(len(w.ids) for w in windows)
-        ids = np.zeros((len(windows), width), dtype=np.int64)
+        Windows run one at a time, not as a padded batch: no compute is spent on padding,
+        and the int8 graph's logits (activations are quantised with one scale per batch) do
+        not depend on what else is read with a window.
+        """
+        ids = np.array([window.ids], dtype=np.int64)
         types = np.zeros_like(ids)
-        for row, w in enumerate(windows):
-            ids[row, : len(w.ids)] = w.ids
-            types[row, w.context_start : len(w.ids)] = 1
-        mask = (ids != 0).astype(np.int64)
+        types[0, window.context_start :] = 1
+        mask = np.ones_like(ids)
         with self._lock:
             if self.backend == "onnx":
                 feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
@@ -231,16 +222,16 @@ class TrainedReader:
                         token_type_ids=torch.from_numpy(types),
                     )
                 start, end = out.start_logits.numpy(), out.end_logits.numpy()
-        return start.astype(np.float64), end.astype(np.float64)
+        return start[0].astype(np.float64), end[0].astype(np.float64)
 
     def read(self, question: str, texts: list[str], top_n: int = 5) -> list[Span]:
         """The ``top_n`` best spans over all ``texts``, best first, non-overlapping per text."""
         windows = self._windows(question, texts) if question.strip() and top_n > 0 else []
         if not windows:
             return []
-        start_logits, end_logits = self._logits(windows)
         best: dict[tuple[int, int, int], Span] = {}
-        for w, s_log, e_log in zip(windows, start_logits, end_logits, strict=True):
+        for w in windows:
+            s_log, e_log = self._logits(w)
             n = len(w.offsets)
             ctx = slice(w.context_start, w.context_start + n)
             # Softmax over the context tokens *and* [CLS]: mass on [CLS] means "no answer here".
