@@ -77,7 +77,10 @@ def add(
         load_paths(paths, max_article_bytes=engine.settings.max_article_bytes), notes
     )
     with embed_progress(err) as bar:
-        report = engine.add(items, on_planned=bar.on_planned, progress=bar.advance)
+        report = engine.add(
+            items, on_planned=bar.on_planned, progress=bar.advance, update_bm25=False
+        )
+    _update_bm25(engine)
 
     console.print(
         f"[green]{len(report.added)} added[/], [cyan]{len(report.updated)} updated[/], "
@@ -112,13 +115,21 @@ def _noting_encodings(
         yield item
 
 
+def _update_bm25(engine) -> None:  # noqa: ANN001 - see _engine
+    """Rebuild the BM25 index after a write (seconds on a large index: show that it runs)."""
+    with err.status("Building the BM25 index…"):
+        engine.store.update_lexical()
+
+
 @app.command()
 def remove(
     ids: Annotated[list[str], typer.Argument(help="Article ids (see qa-index list).")],
     index: IndexOption = None,
 ) -> None:
     """Delete articles and their passages from the index."""
-    removed, missing = _engine(index).remove(ids)
+    engine = _engine(index)
+    removed, missing = engine.remove(ids, update_bm25=False)
+    _update_bm25(engine)
     if removed:
         console.print(f"removed {len(removed)}: {', '.join(removed)}", highlight=False)
     if missing:

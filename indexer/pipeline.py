@@ -90,6 +90,7 @@ class Indexer:
         *,
         on_planned: Callable[[int], None] | None = None,
         progress: Progress | None = None,
+        update_bm25: bool = True,
     ) -> AddReport:
         """Index ``items`` (articles, or load errors that are only reported).
 
@@ -97,6 +98,8 @@ class Indexer:
             items: what the loaders yielded.
             on_planned: called once with the number of passages that need embedding.
             progress: called with the number of passages embedded after each batch.
+            update_bm25: rebuild the BM25 index before returning (else the caller does it,
+                e.g. in the background; FTS5 answers meanwhile).
         """
         report = AddReport()
         batch: dict[str, Article] = {}
@@ -116,6 +119,8 @@ class Indexer:
             if on_planned:
                 on_planned(to_embed)
             self._write_in_chunks(plan, vectors_known, report, progress)
+            if update_bm25:
+                self.store.update_lexical()
         return report
 
     def _plan(self, articles: Iterable[Article], report: AddReport) -> list[_Planned]:
@@ -183,7 +188,9 @@ class Indexer:
         report.passages_total += total
         report.passages_reused += total - len(new)
 
-    def remove(self, article_ids: Sequence[str]) -> tuple[list[str], list[str]]:
+    def remove(
+        self, article_ids: Sequence[str], *, update_bm25: bool = True
+    ) -> tuple[list[str], list[str]]:
         """Delete articles with their passages. Returns (removed, not_found)."""
         with self.store.writing():
             stored = self.store.article_hashes()
@@ -191,4 +198,6 @@ class Indexer:
             missing = [a for a in article_ids if a not in stored]
             if removed:
                 self.store.apply([], removed)
+            if update_bm25:
+                self.store.update_lexical()
         return removed, missing

@@ -1,15 +1,20 @@
-"""The on-disk index: one SQLite database (articles, passages, vectors, FTS5, metadata)
-and one FAISS file (``IndexIDMap2`` keyed by passage rowid).
+"""The on-disk index: one SQLite database (articles, passages, vectors, FTS5, metadata),
+one FAISS file (``IndexIDMap2`` keyed by passage rowid) and one BM25 index per generation.
 
 SQLite is the source of truth: each passage row keeps its vector, so the FAISS file is a
 derived, rebuildable view. Every write is one SQLite transaction; the FAISS file is written
 to a temp file and renamed after the commit. On open, FAISS is reconciled with SQLite, so a
 crash anywhere leaves an index that opens consistent (the old or the new state).
+
+The BM25 index (:mod:`indexer.lexical`) is derived too, and rebuilt after writes (seconds at
+100k passages). It answers only for the generation it was built from; until the one for the
+current generation exists, BM25 queries go to SQLite's FTS5 table, which is always current.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -23,12 +28,16 @@ import faiss
 import numpy as np
 from filelock import FileLock
 
+from indexer.lexical import LexicalIndex
 from qa.types import Article, Passage
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 DB_NAME = "index.sqlite"
 FAISS_NAME = "vectors.faiss"
 LOCK_NAME = ".write.lock"
+LEXICAL_DIR = "bm25"
 
 # FAISS index type by size: exact inner product up to EXACT_MAX_PASSAGES (a flat scan of
 # 100k vectors is ~10-20 ms on one core), then IVF with 8-bit scalar quantisation (4x smaller
@@ -134,6 +143,11 @@ def faiss_ids(index: faiss.Index) -> np.ndarray:
     return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
 
 
+def fts_query(words: Sequence[str]) -> str:
+    """An FTS5 MATCH expression: the words, quoted, OR-ed."""
+    return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
 class IndexMismatchError(RuntimeError):
     """The index on disk was built with another model or schema."""
 
@@ -194,6 +208,10 @@ class IndexStore:
         self._text_local = threading.local()
         self._text_dbs: list[sqlite3.Connection] = []
         self._text_lock = threading.Lock()  # the connection list and the DF cache
+        self.lexical_dir = self.directory / LEXICAL_DIR
+        self._lexical = LexicalIndex.load(self.lexical_dir, self._seen_version)
+        self._lexical_lock = threading.Lock()  # loading or swapping self._lexical
+        self._lexical_builder: threading.Thread | None = None
 
     # ---- set-up and recovery -------------------------------------------------------------
     def _init_schema(self) -> None:
@@ -496,20 +514,93 @@ class IndexStore:
                 return [(int(found[i]), float(exact_scores[i])) for i in best]
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
-    def search_bm25(self, match: str, n: int) -> list[tuple[int, float]]:
-        """Top ``n`` passages for an FTS5 MATCH expression; higher score = better."""
-        if not match:
+    def lexical(self) -> LexicalIndex | None:
+        """The BM25 index of the current generation, if it has been built (by any process)."""
+        generation = self._seen_version
+        lexical = self._lexical
+        if lexical is not None and lexical.generation == generation:
+            return lexical
+        if not (self.lexical_dir / str(generation)).is_dir():
+            return None
+        with self._lexical_lock:
+            if self._lexical is None or self._lexical.generation != generation:
+                loaded = LexicalIndex.load(self.lexical_dir, generation)
+                if loaded is None:
+                    return None
+                self._lexical = loaded
+            return self._lexical
+
+    def search_bm25(self, words: list[str], n: int) -> list[tuple[int, float]]:
+        """Top ``n`` passages holding any of ``words`` by BM25; higher score = better.
+
+        From the BM25 index when it is current, else from FTS5 (BM25 too, but slow on large
+        indexes: it walks every posting of every word).
+        """
+        if not words:
             return []
+        lexical = self.lexical()
+        if lexical is not None:
+            return lexical.search(words, n)
         rows = (
             self._text_db()
             .execute(
                 "SELECT rowid, bm25(passages_fts) FROM passages_fts WHERE passages_fts MATCH ? "
                 "ORDER BY bm25(passages_fts) LIMIT ?",
-                (match, n),
+                (fts_query(words), n),
             )
             .fetchall()
         )
         return [(int(r[0]), -float(r[1])) for r in rows]
+
+    def update_lexical(self) -> LexicalIndex:
+        """Build (and save) the BM25 index of the current generation, unless it exists.
+
+        Reads one consistent snapshot of SQLite, so a write meanwhile only makes the result
+        stale (FTS5 then keeps answering). An index directory that cannot be written to keeps
+        the result in memory only.
+        """
+        db = self._text_db()
+        db.execute("BEGIN")
+        try:
+            row = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+            generation = int(row[0]) if row else 0
+            current = self._lexical
+            if current is not None and current.generation == generation:
+                return current
+            loaded = LexicalIndex.load(self.lexical_dir, generation)
+            lexical = loaded or LexicalIndex.build(
+                db.execute("SELECT rowid, text FROM passages"), generation
+            )
+        finally:
+            db.execute("COMMIT")
+        if loaded is None:
+            try:
+                lexical.save(self.lexical_dir)
+            except OSError as exc:
+                log.warning("could not save the BM25 index in %s: %s", self.lexical_dir, exc)
+        with self._lexical_lock:
+            if self._lexical is None or self._lexical.generation < generation:
+                self._lexical = lexical
+        return lexical
+
+    def update_lexical_in_background(self) -> None:
+        """:meth:`update_lexical` on a daemon thread (one at a time); FTS5 answers meanwhile."""
+        with self._lexical_lock:
+            if self._lexical_builder is not None and self._lexical_builder.is_alive():
+                return
+            self._lexical_builder = threading.Thread(
+                target=self._update_lexical_logged, name="bm25-build", daemon=True
+            )
+            self._lexical_builder.start()
+
+    def _update_lexical_logged(self) -> None:
+        try:
+            lexical = self.update_lexical()
+            log.info(
+                "BM25 index of generation %d ready (%d passages)", lexical.generation, len(lexical)
+            )
+        except Exception:  # a background thread has no caller to raise to
+            log.exception("building the BM25 index failed; FTS5 keeps answering")
 
     # ---- writes --------------------------------------------------------------------------
     @contextmanager
@@ -596,6 +687,9 @@ class IndexStore:
             self._seen_version = self._generation()
 
     def close(self) -> None:
+        builder = self._lexical_builder
+        if builder is not None:
+            builder.join()  # it reads through a connection closed below
         with self._lock:
             self._db.close()
         with self._text_lock:

@@ -86,7 +86,6 @@ class Engine:
             alpha=self.settings.hybrid_alpha,
             fusion=self.settings.fusion,
             rrf_k=self.settings.rrf_k,
-            max_postings=self.settings.bm25_max_postings,
         )
         self.reranker = LexicalReranker(self.store, weight=self.settings.rerank_weight)
 
@@ -107,7 +106,13 @@ class Engine:
         return self.calibration.threshold if self.calibration else DEFAULT_THRESHOLD
 
     def warm_up(self) -> Engine:
-        """Load every model and answer one question, so the first real ask is fast."""
+        """Load every model and answer one question, so the first real ask is fast.
+
+        A missing BM25 index (an index written by an older version, or by a writer that
+        stopped before building it) is built in the background; FTS5 answers meanwhile.
+        """
+        if self.store.lexical() is None:
+            self.store.update_lexical_in_background()
         self.embedder.load()
         self.reader.read("warm up?", ["The engine warms up."])
         return self
@@ -222,11 +227,16 @@ class Engine:
         *,
         on_planned: Callable[[int], None] | None = None,
         progress: Callable[[int], None] | None = None,
+        update_bm25: bool = True,
     ) -> AddReport:
-        return self.indexer.add(items, on_planned=on_planned, progress=progress)
+        return self.indexer.add(
+            items, on_planned=on_planned, progress=progress, update_bm25=update_bm25
+        )
 
-    def remove(self, article_ids: Sequence[str]) -> tuple[list[str], list[str]]:
-        return self.indexer.remove(article_ids)
+    def remove(
+        self, article_ids: Sequence[str], *, update_bm25: bool = True
+    ) -> tuple[list[str], list[str]]:
+        return self.indexer.remove(article_ids, update_bm25=update_bm25)
 
     def get_article(self, article_id: str) -> Article | None:
         return self.store.get_article(article_id)

@@ -12,9 +12,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import replace
 
+from indexer.lexical import content_words
 from indexer.split import split_sentences
 from indexer.store import IndexStore
-from qa.retrieve import Hit, content_words
+from qa.retrieve import Hit
 
 
 def _stem(word: str) -> str:

@@ -1,48 +1,17 @@
-"""Hybrid retrieval: FAISS dense search and SQLite FTS5 BM25, fused by reciprocal rank."""
+"""Hybrid retrieval: FAISS dense search and BM25, fused."""
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from indexer.embed import Embedder
+from indexer.lexical import content_words
 from indexer.store import IndexStore
 
-# Function words carry no evidence for BM25, and make FTS5 OR-queries match everything.
-_STOPWORD_TEXT = """
-a about above after again against all am an and any are as at be because been before being
-below between both but by can could did do does doing down during each few for from further
-had has have having he her here hers herself him himself his how i if in into is it its itself
-just me more most my myself no nor not now of off on once only or other our ours out over own
-same she should so some such than that the their theirs them then there these they this those
-through to too under until up very was we were what when where which while who whom whose why
-will with would you your yours
-"""
-STOPWORDS = frozenset(_STOPWORD_TEXT.split())
-_WORD = re.compile(r"\w+", re.UNICODE)
-# BM25 (SQLite) runs on these while the asking thread embeds the question and searches FAISS:
-# both release the GIL, so on 2 cores a question costs the longer of the two, not their sum.
+# BM25 runs on these while the asking thread embeds the question and searches FAISS: both
+# release the GIL (NumPy, SQLite), so on 2 cores a question costs the longer of the two.
 _BM25_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bm25")
-
-
-def content_words(text: str) -> list[str]:
-    """Lower-cased words of ``text`` minus stopwords, in order, without repeats.
-
-    NFKC first, so a decomposed accent (e + U+0301), a ligature or a full-width digit typed
-    in a question matches the same word in the (ftfy-cleaned, NFC) articles.
-    """
-    seen: dict[str, None] = {}
-    for word in _WORD.findall(unicodedata.normalize("NFKC", text).lower()):
-        if word not in STOPWORDS and word not in seen:
-            seen[word] = None
-    return list(seen)
-
-
-def fts_query(words: list[str]) -> str:
-    """An FTS5 MATCH expression: the words, quoted, OR-ed."""
-    return " OR ".join(f'"{w}"' for w in words)
 
 
 @dataclass(frozen=True)
@@ -76,10 +45,6 @@ class HybridRetriever:
         alpha: the dense share of the fused score (0 = BM25 only, 1 = dense only).
         fusion: "convex" or "rrf".
         rrf_k: the RRF constant (larger flattens the rank curve).
-        max_postings: words found in more than this many passages are left out of the BM25
-            query (unless all are; 0: keep every word). Their postings are the longest to
-            walk and their IDF the lowest: on a large index they cost most of the BM25 time for
-            little evidence, while on a small one no word is that common.
     """
 
     def __init__(
@@ -91,7 +56,6 @@ class HybridRetriever:
         alpha: float = 0.7,
         fusion: str = "convex",
         rrf_k: int = 60,
-        max_postings: int = 0,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -99,7 +63,6 @@ class HybridRetriever:
         self.alpha = alpha
         self.fusion = fusion
         self.rrf_k = rrf_k
-        self.max_postings = max_postings
 
     def _fuse(
         self, dense: list[tuple[int, float]], sparse: list[tuple[int, float]]
@@ -120,17 +83,9 @@ class HybridRetriever:
             fused[rowid] = self.alpha * cosine + (1 - self.alpha) * bm25
         return fused
 
-    def bm25_words(self, question: str) -> list[str]:
-        """The question's content words that go into the BM25 query."""
-        words = content_words(question)
-        if not self.max_postings or len(words) < 2:
-            return words
-        kept = [w for w in words if self.store.document_frequency(w)[0] <= self.max_postings]
-        return kept or words
-
     def search_bm25(self, question: str) -> list[tuple[int, float]]:
         """(rowid, BM25 score) of the best ``candidates`` passages, best first."""
-        return self.store.search_bm25(fts_query(self.bm25_words(question)), self.candidates)
+        return self.store.search_bm25(content_words(question), self.candidates)
 
     def retrieve(self, question: str, n: int = 10) -> list[Hit]:
         """The ``n`` best passages for ``question``, best first."""

@@ -46,12 +46,6 @@ class Settings(BaseSettings):
     fusion: Literal["convex", "rrf"] = "convex"
     hybrid_alpha: float = Field(default=0.7, ge=0.0, le=1.0, description="Dense share in fusion.")
     rrf_k: int = 60
-    bm25_max_postings: int = Field(
-        default=10_000,
-        ge=0,
-        description="Words in more than this many passages are left out of the BM25 query "
-        "(they make large indexes slow); 0 keeps every word.",
-    )
     rerank_candidates: int = Field(default=20, description="Fused passages reranked.")
     rerank_weight: float = Field(default=0.2, description="Weight of the sentence feature.")
     rerank_passages: int = Field(default=3, description="Top passages handed to the reader.")

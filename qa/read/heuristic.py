@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 import re
 
+from indexer.lexical import content_words
 from indexer.split import split_sentences
 from qa.read.base import Span
-from qa.retrieve import content_words
 
 _MONTH = (
     r"(?:January|February|March|April|May|June|July|August|September|October|November|December"

@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from indexer.embed import TokenCounter
+from indexer.lexical import content_words
 from indexer.split import split_passages
-from qa.retrieve import content_words
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TRAIN_FILE = Path("../shared/train/train-v1.1.rebuilt.json.gz")

@@ -10,7 +10,8 @@ import faiss
 import numpy as np
 import pytest
 
-from indexer.store import DB_NAME, FAISS_NAME, IndexMismatchError, IndexStore
+from indexer.lexical import LexicalIndex
+from indexer.store import DB_NAME, FAISS_NAME, LEXICAL_DIR, IndexMismatchError, IndexStore
 from qa.engine import Engine
 from qa.settings import Settings
 from qa.types import Article
@@ -21,9 +22,11 @@ def _engine(directory: Path) -> Engine:
 
 
 def assert_consistent(directory: Path) -> tuple[int, int]:
-    """FAISS ids == passage rowids == FTS rows, one passage set per article."""
+    """FAISS ids == passage rowids == FTS rows (== the BM25 index's, if built for this
+    generation), one passage set per article."""
     db = sqlite3.connect(directory / DB_NAME)
     rowids = sorted(r[0] for r in db.execute("SELECT rowid FROM passages"))
+    generation = int(db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
     fts = db.execute("SELECT count(*) FROM passages_fts").fetchone()[0]
     orphans = db.execute(
         "SELECT count(*) FROM passages WHERE article_id NOT IN (SELECT id FROM articles)"
@@ -39,6 +42,9 @@ def assert_consistent(directory: Path) -> tuple[int, int]:
     assert ids == rowids
     assert fts == len(rowids)
     assert orphans == 0 and dupes == 0
+    lexical = LexicalIndex.load(directory / LEXICAL_DIR, generation)
+    if lexical is not None:
+        assert sorted(lexical.rowids.tolist()) == rowids
     return articles, len(rowids)
 
 
@@ -67,7 +73,7 @@ def test_changed_article_replaces_its_passages(tmp_path: Path) -> None:
     assert report.updated == ["a1"] and report.passages_embedded == 1
     assert "zebras" in engine.get_article("a1").text
     assert assert_consistent(tmp_path) == (2, 2)
-    hits = engine.store.search_bm25('"zebras"', 5)
+    hits = engine.store.search_bm25(["zebras"], 5)
     assert len(hits) == 1
 
 
@@ -86,7 +92,7 @@ def test_remove_deletes_from_faiss_fts_and_sqlite(tmp_path: Path) -> None:
     engine.add([_article(1), _article(2, extra="Unique word quokka.")])
     removed, missing = engine.remove(["a2", "nope"])
     assert removed == ["a2"] and missing == ["nope"]
-    assert engine.store.search_bm25('"quokka"', 5) == []
+    assert engine.store.search_bm25(["quokka"], 5) == []
     assert engine.store.index.ntotal == 1
     assert assert_consistent(tmp_path) == (1, 1)
 
@@ -138,18 +144,20 @@ def test_a_second_process_sees_writes_of_the_first(tmp_path: Path) -> None:
 
 def test_full_text_reads_run_in_parallel_threads_and_see_new_writes(tmp_path: Path) -> None:
     engine = _engine(tmp_path)
-    engine.add([_article(i) for i in range(6)])
+    # Without a current BM25 index, BM25 queries go to FTS5, the path tested here.
+    engine.add([_article(i) for i in range(6)], update_bm25=False)
     store = engine.store
-    queries = [f'"topic" OR "{i}"' for i in range(6)] * 4
+    assert store.lexical() is None
+    queries = [["topic", str(i)] for i in range(6)] * 4
     expected = [store.search_bm25(q, 3) for q in queries]
     with ThreadPoolExecutor(max_workers=4) as pool:
         assert list(pool.map(lambda q: store.search_bm25(q, 3), queries)) == expected
     assert len(store._text_dbs) >= 2  # one read connection per thread that searched
     # A thread's read connection sees what was committed after it was opened.
-    assert store.search_bm25('"quokkas"', 3) == []
-    engine.add([_article(9, extra="Quokkas smile.")])
+    assert store.search_bm25(["quokkas"], 3) == []
+    engine.add([_article(9, extra="Quokkas smile.")], update_bm25=False)
     assert [
-        engine.store.passages([r])[r].article_id for r, _ in store.search_bm25('"quokkas"', 3)
+        engine.store.passages([r])[r].article_id for r, _ in store.search_bm25(["quokkas"], 3)
     ] == ["a9"]
     assert store.document_frequency("quokkas")[0] == 1
     store.close()

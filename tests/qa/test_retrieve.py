@@ -3,15 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from qa.engine import Engine
-from qa.retrieve import content_words, fts_query
 from qa.settings import Settings
 from qa.types import Article
-
-
-def test_fts_query_quotes_content_words_only() -> None:
-    assert content_words("What is the capital of Poland?") == ["capital", "poland"]
-    assert fts_query(content_words('Who said "hello" OR NOT?')) == '"said" OR "hello"'
-    assert fts_query(content_words("the of and")) == ""
 
 
 def _engine(tmp_path: Path) -> Engine:
@@ -52,16 +45,14 @@ def test_reranker_prefers_question_words_in_one_place(tmp_path: Path) -> None:
     assert engine.reranker.rerank("anything", []) == []
 
 
-def test_bm25_leaves_out_words_most_passages_hold(tmp_path: Path) -> None:
+def test_bm25_counts_every_question_word_and_document_frequency_follows_writes(
+    tmp_path: Path,
+) -> None:
     engine = _engine(tmp_path)
-    retriever = engine.retriever
-    # "penguins" is in one of the two passages, "morning" in both.
-    retriever.max_postings = 1
-    assert retriever.bm25_words("penguins morning") == ["penguins"]
-    assert retriever.bm25_words("morning") == ["morning"]  # never an empty query
-    assert retriever.bm25_words("morning fish") == ["morning", "fish"]  # all common: keep all
-    retriever.max_postings = 0
-    assert retriever.bm25_words("penguins morning") == ["penguins", "morning"]
+    # "penguins" is in one of the two passages, "morning" in both: both count.
+    hits = engine.retriever.search_bm25("penguins morning")
+    assert [engine.store.passages([r])[r].article_id for r, _ in hits] == ["zoo", "farm"]
+    assert engine.retriever.search_bm25("the of and") == []
     # Counts follow the index: a write invalidates the cache.
     assert engine.store.document_frequency("giraffe")[0] == 0
     engine.add([Article(id="z2", title="Giraffes", text="A giraffe eats leaves.")])

@@ -85,7 +85,9 @@ def add_article(body: ArticleIn, engine: EngineDep, response: Response) -> Artic
         text=text,
         meta=body.meta,
     )
-    report = engine.add([article])
+    # Rebuilding BM25 takes seconds on a large index: not on the request's time.
+    report = engine.add([article], update_bm25=False)
+    engine.store.update_lexical_in_background()
     if report.unchanged:
         response.status_code = status.HTTP_200_OK
         state = "unchanged"
@@ -102,7 +104,8 @@ def add_article(body: ArticleIn, engine: EngineDep, response: Response) -> Artic
     summary="Delete an article and its passages",
 )
 def delete_article(article_id: str, engine: EngineDep) -> ArticleWriteResult:
-    removed, _ = engine.remove([article_id])
+    removed, _ = engine.remove([article_id], update_bm25=False)
+    engine.store.update_lexical_in_background()
     if not removed:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no article with id {article_id!r}")
     return ArticleWriteResult(id=article_id, status="deleted")
