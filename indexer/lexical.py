@@ -25,6 +25,8 @@ import numpy as np
 import Stemmer
 
 log = logging.getLogger(__name__)
+# bm25s sets its own logger to DEBUG, which would print a line per build in our CLIs.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 # Function words carry no evidence for BM25, and make FTS5 OR-queries match everything.
 _STOPWORD_TEXT = """

@@ -278,7 +278,9 @@ def main(
     from qa.engine import Engine
 
     settings = Settings(**{k_: v for k_, v in (("index_dir", index), ("reader", reader)) if v})
-    engine = Engine(settings).warm_up()
+    engine = Engine(settings)
+    engine.store.update_lexical()  # scores from the BM25 index, never FTS5 while it builds
+    engine.warm_up()
     outcomes: list[Outcome] = []
     metrics = evaluate(
         engine,

@@ -178,6 +178,25 @@ def test_factory_picks_exact_then_ivf() -> None:
     assert found[:, 0].tolist() == list(range(5000, 5020))
 
 
+def test_flat_index_holds_fp16_codes_and_scores_exactly(
+    onnx_embedder: Embedder, tmp_path: Path
+) -> None:
+    from indexer.pipeline import Indexer
+
+    store = IndexStore(tmp_path, onnx_embedder.name, onnx_embedder.dim)
+    Indexer(store, onnx_embedder).add(_articles(0, 12))
+    assert isinstance(faiss.downcast_index(store.index.index), faiss.IndexScalarQuantizer)
+    query = onnx_embedder.encode_query("Which article is about topic number 4?")
+    rowids, vectors = store._vectors_from_db(
+        [r[0] for r in store._db.execute("SELECT rowid FROM passages")]
+    )
+    brute = sorted(zip((vectors @ query).tolist(), rowids.tolist(), strict=True), reverse=True)[:5]
+    hits = store.search_dense(query, 5)
+    assert [r for r, _ in hits] == [r for _, r in brute]
+    assert [s for _, s in hits] == pytest.approx([s for s, _ in brute], abs=1e-6)
+    store.close()
+
+
 def _articles(first: int, count: int) -> list[Article]:
     return [
         Article(
