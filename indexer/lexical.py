@@ -17,8 +17,11 @@ import re
 import shutil
 import threading
 import unicodedata
-from collections.abc import Iterable
+from array import array
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import overload
 
 import bm25s
 import numpy as np
@@ -82,6 +85,45 @@ def passage_terms(text: str) -> list[str]:
     return terms(_WORD.findall(unicodedata.normalize("NFKC", text).lower()))
 
 
+def _alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (ValueError, OSError):  # not ours to signal, or not a pid: leave it alone
+        return True
+    return True
+
+
+class _TermIds(Sequence[list[int]]):
+    """Each passage's term ids, all in one int32 array: at 1M passages a list of lists of
+    Python ints would take ~30x the memory. bm25s iterates over it, a passage at a time."""
+
+    def __init__(self, term_ids: array, offsets: array) -> None:
+        self.term_ids = np.frombuffer(term_ids, dtype=np.int32)
+        self.offsets = np.frombuffer(offsets, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @overload
+    def __getitem__(self, i: int) -> list[int]: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[list[int]]: ...
+    def __getitem__(self, i: int | slice) -> list[int] | Sequence[list[int]]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return self.term_ids[self.offsets[i] : self.offsets[i + 1]].tolist()
+
+
+@dataclass
+class _Corpus:
+    """What ``bm25s.BM25.index`` takes as already-tokenised input."""
+
+    ids: _TermIds
+    vocab: dict[str, int]
+
+
 class LexicalIndex:
     """BM25 over the passages of one index generation, keyed by passage rowid.
 
@@ -99,20 +141,23 @@ class LexicalIndex:
     @classmethod
     def build(cls, rows: Iterable[tuple[int, str]], generation: int) -> LexicalIndex:
         """Index (rowid, passage text) rows of index generation ``generation``."""
-        rowids: list[int] = []
-        corpus: list[list[str]] = []
+        vocab: dict[str, int] = {}
+        term_ids = array("i")
+        offsets = array("q", [0])
+        rowids = array("q")
         for rowid, text in rows:
             rowids.append(rowid)
-            corpus.append(passage_terms(text))
+            term_ids.extend([vocab.setdefault(t, len(vocab)) for t in passage_terms(text)])
+            offsets.append(len(term_ids))
         if not rowids:
             return cls(None, np.zeros(0, dtype=np.int64), generation)
         bm25 = bm25s.BM25(**_BM25)
-        bm25.index(corpus, show_progress=False)
+        bm25.index(_Corpus(_TermIds(term_ids, offsets), vocab), show_progress=False)
         # A word in half the passages or more gets IDF 0; FTS5 floors it at 1e-6 instead, so
         # a passage holding any question word still matches (and a small index answers).
         data = bm25.scores["data"]
         data[data <= 0] = 1e-6
-        return cls(bm25, np.array(rowids, dtype=np.int64), generation)
+        return cls(bm25, np.frombuffer(rowids, dtype=np.int64).copy(), generation)
 
     def search(self, words: list[str], n: int) -> list[tuple[int, float]]:
         """(rowid, BM25 score) of the ``n`` best passages holding any of ``words`` (content
@@ -127,6 +172,14 @@ class LexicalIndex:
         top = np.argpartition(-scores, n - 1)[:n]
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(int(self.rowids[i]), float(scores[i])) for i in top if scores[i] > 0]
+
+    def document_frequency(self, word: str) -> int:
+        """How many passages hold ``word`` (any word with its stem)."""
+        ids = self.bm25.get_tokens_ids(terms([word])) if self.bm25 is not None else []
+        if not ids:
+            return 0
+        indptr = self.bm25.scores["indptr"]  # a column per term: its length is the DF
+        return int(indptr[ids[0] + 1] - indptr[ids[0]])
 
     # ---- on disk -------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
@@ -150,6 +203,8 @@ class LexicalIndex:
         for old in directory.iterdir():
             if old.name.isdigit() and int(old.name) < self.generation:
                 shutil.rmtree(old, ignore_errors=True)
+            elif old.name.startswith(".building-") and not _alive(old.name.split("-")[1]):
+                shutil.rmtree(old, ignore_errors=True)  # left by a process that was killed
 
     @classmethod
     def load(cls, directory: Path, generation: int) -> LexicalIndex | None:

@@ -444,11 +444,15 @@ class IndexStore:
         return db
 
     def document_frequency(self, word: str) -> tuple[int, int]:
-        """(passages containing ``word``, all passages), from the FTS5 index.
+        """(passages containing ``word``, all passages), from the BM25 index when it is
+        current, else from FTS5.
 
-        Counting a common word's matches is slow on a large index, so counts are cached
-        until the index changes.
+        Counting a common word's matches in FTS5 is slow on a large index, so those counts
+        are cached until the index changes.
         """
+        lexical = self.lexical()
+        if lexical is not None:
+            return lexical.document_frequency(word), len(lexical)
         db = self._text_db()
         with self._text_lock:
             if self._df_generation != self._seen_version:

@@ -39,14 +39,17 @@ def test_search_finds_stems_and_folded_accents_by_rowid() -> None:
     assert index.search(["penguin"], 1) == index.search(["penguins", "penguin"], 1)
     assert index.search(["giraffe"], 5) == [] and index.search([], 5) == []
     assert LexicalIndex.build([], generation=0).search(["city"], 5) == []
+    assert index.document_frequency("city") == 2  # "cities" and "city" share the stem
+    assert index.document_frequency("kraków") == 1 and index.document_frequency("zebra") == 0
 
 
 def test_saved_index_is_kept_per_generation(tmp_path: Path) -> None:
     old = LexicalIndex.build(PASSAGES[:2], generation=1)
     old.save(tmp_path)
+    (tmp_path / f".building-{2**22 + 7}-1").mkdir()  # left by a killed builder (pid > pid_max)
     new = LexicalIndex.build(PASSAGES, generation=2)
     new.save(tmp_path)
-    assert not (tmp_path / "1").exists()  # an older generation is dropped
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["2"]  # older ones are dropped
     loaded = LexicalIndex.load(tmp_path, 2)
     assert loaded is not None and loaded.generation == 2 and len(loaded) == len(PASSAGES)
     for words in (["stadium"], ["city", "warsaw"], ["penguins", "morning"]):
@@ -83,8 +86,12 @@ def test_store_keeps_bm25_current_and_falls_back_to_fts5(tmp_path: Path) -> None
     assert store.lexical() is None
     assert "q" in article_ids(["quokkas"])
     assert article_ids(["stadium", "opening"])[0] == "p3"  # FTS5 ranks this one alike
+    from_fts5 = [store.document_frequency(w) for w in ("stadium", "cities", "quokkas", "emu")]
     store.update_lexical()
     assert store.lexical() is not None and article_ids(["quokkas"]) == ["q"]
+    assert [store.document_frequency(w) for w in ("stadium", "cities", "quokkas", "emu")] == (
+        from_fts5
+    )
     assert sorted(p.name for p in (tmp_path / LEXICAL_DIR).iterdir()) == [str(store._seen_version)]
     assert assert_consistent(tmp_path) == (6, 6)
     engine.remove(["q"])
