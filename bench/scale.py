@@ -116,7 +116,9 @@ def measure(index_dir: Path, queries: np.ndarray) -> list[dict]:
         index.nprobe = default
     else:
         found, took = timed(lambda q: [i for i, _ in store.search_dense(q, 10)])
-        label = f"store: {type(index).__name__} (exact)"
+        inner = type(faiss.downcast_index(index.index)).__name__
+        label = f"store: {type(index).__name__}({inner})"
+        label += " + exact re-score" if inner != "IndexFlatIP" else ""
         rows.append({"dense search": label, "nprobe": "", "recall@10": recall(found), **_ms(took)})
     store.close()
     return rows

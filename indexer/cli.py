@@ -163,7 +163,7 @@ def list_articles(
 
 @app.command()
 def stats(index: IndexOption = None) -> None:
-    """Counts of articles, passages and vectors, and the model of the index."""
+    """Counts of articles, passages and vectors, the index types and the model."""
     engine = _engine(index)
     articles, passages = engine.counts()
     print(
@@ -173,6 +173,10 @@ def stats(index: IndexOption = None) -> None:
                 "articles": articles,
                 "passages": passages,
                 "vectors": engine.store.index.ntotal,
+                "faiss": type(engine.store.index).__name__,
+                # False after a crash or with an older version's index: FTS5 answers BM25
+                # queries until the next add, or qa-serve, rebuilds it.
+                "bm25_current": engine.store.lexical() is not None,
                 "model": engine.embedder.name,
                 "dim": engine.embedder.dim,
             },

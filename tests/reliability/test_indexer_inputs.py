@@ -157,6 +157,9 @@ def test_mixed_folder_indexes_the_good_and_names_the_bad(small_index_copy: Path)
     assert_consistent(index)
     assert fts_finds(index, "lighthouse") == {"sub/lighthouse"}
     assert fts_finds(index, "capybaras") == {"zoo"}
+    # the add also rebuilt the BM25 index for the new generation (checked above against SQLite)
+    stats = json.loads(qa_index("stats", "--index", str(index)).stdout)
+    assert stats["bm25_current"] is True and stats["passages"] == stats["vectors"]
 
     # re-running: the good ones are unchanged, the bad ones named again
     again = qa_index("add", str(folder), "--index", str(index))
