@@ -118,7 +118,7 @@ def _noting_encodings(
 def _update_bm25(engine) -> None:  # noqa: ANN001 - see _engine
     """Rebuild the BM25 index after a write (seconds on a large index: show that it runs)."""
     with err.status("Building the BM25 index…"):
-        engine.store.update_lexical()
+        engine.update_bm25()
 
 
 @app.command()

@@ -3,9 +3,10 @@
 FTS5 scores every passage an OR-query matches, so a common word costs a walk over tens of
 thousands of postings on a large index. The BM25 index here is a ``bm25s`` sparse matrix of
 precomputed per-(word, passage) scores: a question sums a few of its columns, whatever their
-length (~8 ms at 100k passages against FTS5's 70 ms). It is derived from SQLite, like the FAISS
-file, and keyed by the index generation it was built from: one directory per generation under
-``bm25/``, written under a temporary name and renamed, so a reader never sees half of one.
+length (~1 ms at 100k passages, against FTS5's 35 ms with every question word). It is
+derived from SQLite, like the FAISS file, and keyed by the index generation it was built
+from: one directory per generation under ``bm25/``, written under a temporary name and
+renamed, so a reader never sees half of one.
 """
 
 from __future__ import annotations
@@ -96,8 +97,9 @@ def _alive(pid: str) -> bool:
 
 
 class _TermIds(Sequence[list[int]]):
-    """Each passage's term ids, all in one int32 array: at 1M passages a list of lists of
-    Python ints would take ~30x the memory. bm25s iterates over it, a passage at a time."""
+    """Each passage's term ids, all in one int32 array, which bm25s reads a passage at a
+    time. Lists of terms would hold a Python object per word: a 100k build peaked at 734 MiB
+    with them, 378 MiB with this."""
 
     def __init__(self, term_ids: array, offsets: array) -> None:
         self.term_ids = np.frombuffer(term_ids, dtype=np.int32)

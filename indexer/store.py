@@ -217,7 +217,8 @@ class IndexStore:
         self.lexical_dir = self.directory / LEXICAL_DIR
         self._lexical = LexicalIndex.load(self.lexical_dir, self._seen_version)
         self._lexical_lock = threading.Lock()  # loading or swapping self._lexical
-        self._lexical_builder: threading.Thread | None = None
+        self._lexical_builder: threading.Thread | None = None  # see update_lexical_in_background
+        self._lexical_wanted = False
 
     # ---- set-up and recovery -------------------------------------------------------------
     def _init_schema(self) -> None:
@@ -597,23 +598,30 @@ class IndexStore:
         return lexical
 
     def update_lexical_in_background(self) -> None:
-        """:meth:`update_lexical` on a daemon thread (one at a time); FTS5 answers meanwhile."""
+        """:meth:`update_lexical` on a daemon thread; FTS5 answers meanwhile. A call while a
+        build runs makes that thread build once more when it is done, for the newer writes."""
         with self._lexical_lock:
-            if self._lexical_builder is not None and self._lexical_builder.is_alive():
-                return
-            self._lexical_builder = threading.Thread(
-                target=self._update_lexical_logged, name="bm25-build", daemon=True
-            )
-            self._lexical_builder.start()
+            self._lexical_wanted = True
+            if self._lexical_builder is None:
+                self._lexical_builder = threading.Thread(
+                    target=self._update_lexical_while_wanted, name="bm25-build", daemon=True
+                )
+                self._lexical_builder.start()
 
-    def _update_lexical_logged(self) -> None:
-        try:
-            lexical = self.update_lexical()
-            log.info(
-                "BM25 index of generation %d ready (%d passages)", lexical.generation, len(lexical)
-            )
-        except Exception:  # a background thread has no caller to raise to
-            log.exception("building the BM25 index failed; FTS5 keeps answering")
+    def _update_lexical_while_wanted(self) -> None:
+        while True:
+            with self._lexical_lock:
+                if not self._lexical_wanted:
+                    self._lexical_builder = None
+                    return
+                self._lexical_wanted = False
+            try:
+                lexical = self.update_lexical()
+                log.info(
+                    "BM25 index ready: generation %d, %d passages", lexical.generation, len(lexical)
+                )
+            except Exception:  # a background thread has no caller to raise to
+                log.exception("building the BM25 index failed; FTS5 keeps answering")
 
     # ---- writes --------------------------------------------------------------------------
     @contextmanager

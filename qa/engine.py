@@ -112,7 +112,7 @@ class Engine:
         stopped before building it) is built in the background; FTS5 answers meanwhile.
         """
         if self.store.lexical() is None:
-            self.store.update_lexical_in_background()
+            self.update_bm25(background=True)
         self.embedder.load()
         self.reader.read("warm up?", ["The engine warms up."])
         return self
@@ -237,6 +237,14 @@ class Engine:
         self, article_ids: Sequence[str], *, update_bm25: bool = True
     ) -> tuple[list[str], list[str]]:
         return self.indexer.remove(article_ids, update_bm25=update_bm25)
+
+    def update_bm25(self, *, background: bool = False) -> None:
+        """Bring the BM25 index up to the latest write (after ``add``/``remove`` with
+        ``update_bm25=False``); in the background, FTS5 answers until it is done."""
+        if background:
+            self.store.update_lexical_in_background()
+        else:
+            self.store.update_lexical()
 
     def get_article(self, article_id: str) -> Article | None:
         return self.store.get_article(article_id)

@@ -279,7 +279,7 @@ def main(
 
     settings = Settings(**{k_: v for k_, v in (("index_dir", index), ("reader", reader)) if v})
     engine = Engine(settings)
-    engine.store.update_lexical()  # scores from the BM25 index, never FTS5 while it builds
+    engine.update_bm25()  # scores from the BM25 index, never from FTS5 while it builds
     engine.warm_up()
     outcomes: list[Outcome] = []
     metrics = evaluate(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 from indexer.lexical import LexicalIndex, content_words, terms
@@ -117,6 +118,32 @@ def test_warm_up_rebuilds_a_missing_bm25_index_in_the_background(tmp_path: Path)
     engine.warm_up()
     # Answering does not wait for the build: FTS5 serves meanwhile.
     assert engine.ask("Who feeds the penguins every morning?").answers
-    engine.store._lexical_builder.join(timeout=60)
-    assert engine.store.lexical() is not None
+    assert _wait_for_bm25(engine)
     assert (tmp_path / LEXICAL_DIR / str(engine.store._seen_version)).is_dir()
+
+
+def _wait_for_bm25(engine: Engine, seconds: float = 60) -> bool:
+    deadline = time.monotonic() + seconds
+    while engine.store.lexical() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return engine.store.lexical() is not None
+
+
+def test_writes_during_a_background_build_get_a_build_of_their_own(tmp_path: Path) -> None:
+    engine = Engine(Settings(index_dir=tmp_path, reader="heuristic"))
+    store = engine.store
+    # As the API does: each write asks for a rebuild without waiting for it.
+    for i, article in enumerate(_articles()):
+        engine.add([article], update_bm25=False)
+        engine.update_bm25(background=True)
+        if i == 1:
+            engine.remove(["p3"], update_bm25=False)
+            engine.update_bm25(background=True)
+    assert _wait_for_bm25(engine)
+    deadline = time.monotonic() + 60
+    while store._lexical_builder is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lexical = store.lexical()
+    assert lexical is not None and lexical.generation == store._generation()
+    assert len(lexical) == len(PASSAGES) - 1
+    assert assert_consistent(tmp_path) == (4, 4)
