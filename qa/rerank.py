@@ -3,7 +3,8 @@
 A passage that matches the question as a whole may still hold the answer nowhere in
 particular; the answering passage usually has one sentence pair that repeats most of the
 question's rarer words. The feature is that pair's share of the question's IDF mass
-(IDF from the FTS5 index), added to the fused retrieval score with weight ``weight``.
+(IDF from the store's document frequencies), added to the fused retrieval score with
+weight ``weight``.
 """
 
 from __future__ import annotations

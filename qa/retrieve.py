@@ -9,8 +9,9 @@ from indexer.embed import Embedder
 from indexer.lexical import content_words
 from indexer.store import IndexStore
 
-# BM25 runs on these while the asking thread embeds the question and searches FAISS: both
-# release the GIL (NumPy, SQLite), so on 2 cores a question costs the longer of the two.
+# BM25 runs on these while the asking thread embeds the question and searches FAISS, which
+# release the GIL: a question costs the longer of the two, not their sum (this matters most
+# when FTS5 answers, while the BM25 index is being rebuilt).
 _BM25_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bm25")
 
 
