@@ -20,6 +20,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,9 @@ EXACT_MAX_PASSAGES = 100_000
 IVF_PROBE_SHARE = 4  # nprobe = nlist // IVF_PROBE_SHARE
 RESCORED_CANDIDATES = 50  # at least this many candidates are re-scored per search
 IVF_TRAIN_PER_LIST = 40
+# A flat scan this large is split in parts searched on parallel threads (see FlatScan).
+SPLIT_SCAN_MIN_PASSAGES = 20_000
+SPLIT_SCAN_PARTS = min(2, os.cpu_count() or 1)
 DF_CACHE_WORDS = 100_000  # document frequencies kept between writes
 
 _SCHEMA = """
@@ -149,6 +153,59 @@ def faiss_ids(index: faiss.Index) -> np.ndarray:
     return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
 
 
+class FlatScan:
+    """A flat ``IndexIDMap2``'s codes cut into parts that are searched on parallel threads.
+
+    One query's flat scan runs on one core (FAISS parallelises over queries), and it is bound
+    by that core's memory throughput: at 100k fp16 codes, ~10 ms in one piece against ~5.5 ms
+    as two halves on two cores, with the same, exact, results. The parts hold a copy of the
+    codes: the index's size once more in memory.
+
+    Args:
+        index: ``IndexIDMap2`` over an ``IndexScalarQuantizer`` or ``IndexFlat``.
+        parts: how many parts (and threads) to search.
+        pool: runs every part but the first (which runs on the calling thread).
+    """
+
+    def __init__(self, index: faiss.IndexIDMap2, parts: int, pool: ThreadPoolExecutor) -> None:
+        flat = faiss.downcast_index(index.index)
+        ids = faiss.vector_to_array(index.id_map).astype(np.int64)
+        n, code_size = flat.ntotal, flat.code_size
+        codes = faiss.rev_swig_ptr(flat.codes.data(), n * code_size)  # a view, not a copy
+        bounds = np.linspace(0, n, parts + 1).astype(int)
+        self.parts: list[tuple[faiss.Index, np.ndarray]] = []
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+            if isinstance(flat, faiss.IndexScalarQuantizer):
+                part = faiss.IndexScalarQuantizer(flat.d, flat.sq.qtype, flat.metric_type)
+            else:
+                part = faiss.IndexFlat(flat.d, flat.metric_type)
+            faiss.copy_array_to_vector(codes[lo * code_size : hi * code_size], part.codes)
+            part.ntotal = int(hi - lo)
+            self.parts.append((part, ids[lo:hi]))
+        self._pool = pool
+
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Like ``Index.search`` for one query: (scores, rowids), each of shape (1, <= k)."""
+        later = [
+            self._pool.submit(self._search_part, i, query, k) for i in range(1, len(self.parts))
+        ]
+        found = [self._search_part(0, query, k), *(f.result() for f in later)]
+        scores = np.concatenate([s for s, _ in found])
+        ids = np.concatenate([i for _, i in found])
+        best = np.argsort(-scores, kind="stable")[:k]
+        return scores[best][None], ids[best][None]
+
+    def _search_part(self, i: int, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        part, ids = self.parts[i]
+        scores, positions = part.search(query, min(k, part.ntotal))
+        keep = positions[0] >= 0
+        return scores[0][keep], ids[positions[0][keep]]
+
+
+def _one_openmp_thread() -> None:
+    faiss.omp_set_num_threads(1)
+
+
 def fts_query(words: Sequence[str]) -> str:
     """An FTS5 MATCH expression: the words, quoted, OR-ed."""
     return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
@@ -219,6 +276,10 @@ class IndexStore:
         self._lexical_lock = threading.Lock()  # loading or swapping self._lexical
         self._lexical_builder: threading.Thread | None = None  # see update_lexical_in_background
         self._lexical_wanted = False
+        self.split_scan_min = SPLIT_SCAN_MIN_PASSAGES
+        self._scan: FlatScan | None = None
+        self._scan_key: tuple[int, int, int] | None = None
+        self._scan_pool: ThreadPoolExecutor | None = None
 
     # ---- set-up and recovery -------------------------------------------------------------
     def _init_schema(self) -> None:
@@ -517,8 +578,11 @@ class IndexStore:
             # busy cores). This sets the calling thread's count only, restored after.
             threads = faiss.omp_get_max_threads()
             faiss.omp_set_num_threads(1)
+            scan = self._flat_scan()
             try:
-                scores, ids = self.index.search(query, n if exact else max(n, RESCORED_CANDIDATES))
+                scores, ids = (scan or self.index).search(
+                    query, n if exact else max(n, RESCORED_CANDIDATES)
+                )
             finally:
                 faiss.omp_set_num_threads(threads)
             if not exact:  # re-score the candidates with the exact vectors
@@ -527,6 +591,26 @@ class IndexStore:
                 best = np.argsort(-exact_scores, kind="stable")[:n]
                 return [(int(found[i]), float(exact_scores[i])) for i in best]
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def _flat_scan(self) -> FlatScan | None:
+        """The current flat index split for a parallel scan, when it is large enough to gain
+        (rebuilt after any change to the index; call with ``self._lock`` held)."""
+        if (
+            SPLIT_SCAN_PARTS < 2
+            or self.index.ntotal < self.split_scan_min
+            or not isinstance(self.index, faiss.IndexIDMap2)
+        ):
+            return None
+        key = (self._seen_version, self.index.ntotal, id(self.index))
+        if self._scan is None or self._scan_key != key:
+            if self._scan_pool is None:
+                self._scan_pool = ThreadPoolExecutor(
+                    SPLIT_SCAN_PARTS - 1, "faiss-scan", initializer=_one_openmp_thread
+                )
+            self._scan = None  # let the old copy go before making the new one
+            self._scan = FlatScan(self.index, SPLIT_SCAN_PARTS, self._scan_pool)
+            self._scan_key = key
+        return self._scan
 
     def lexical(self) -> LexicalIndex | None:
         """The BM25 index of the current generation, if it has been built (by any process)."""
@@ -713,6 +797,9 @@ class IndexStore:
             builder.join()  # it reads through a connection closed below
         with self._lock:
             self._db.close()
+            self._scan = None
+            if self._scan_pool is not None:
+                self._scan_pool.shutdown()
         with self._text_lock:
             for db in self._text_dbs:
                 db.close()

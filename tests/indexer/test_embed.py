@@ -15,7 +15,7 @@ import pytest
 from indexer.embed import Embedder, TokenCounter
 from indexer.load import load_path
 from indexer.split import split_passages
-from indexer.store import FAISS_NAME, IndexStore, faiss_ids, new_faiss_index
+from indexer.store import FAISS_NAME, FlatScan, IndexStore, faiss_ids, new_faiss_index
 from qa.types import Article
 
 REPO = Path(__file__).resolve().parents[2]
@@ -194,6 +194,54 @@ def test_flat_index_holds_fp16_codes_and_scores_exactly(
     hits = store.search_dense(query, 5)
     assert [r for r, _ in hits] == [r for _, r in brute]
     assert [s for _, s in hits] == pytest.approx([s for s, _ in brute], abs=1e-6)
+    store.close()
+
+
+@pytest.mark.parametrize("codes", ["fp16", "fp32"])
+@pytest.mark.parametrize("parts", [2, 3])
+def test_a_flat_scan_in_parts_finds_what_one_scan_finds(codes: str, parts: int) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    if codes == "fp16":
+        index = new_faiss_index(384, 1001)
+    else:  # the fp32 flat files of older versions
+        index = faiss.IndexIDMap2(faiss.IndexFlatIP(384))
+    index.add_with_ids(_unit(1001), np.arange(1001, dtype=np.int64) * 3 + 7)
+    with ThreadPoolExecutor(parts - 1) as pool:
+        scan = FlatScan(index, parts, pool)
+        assert sum(part.ntotal for part, _ in scan.parts) == 1001
+        for query in _unit(20, seed=5):
+            for k in (1, 10, 600):  # 600: more than one part holds
+                want_scores, want_ids = index.search(query[None], k)
+                scores, ids = scan.search(query[None], k)
+                assert ids.tolist() == want_ids.tolist()
+                np.testing.assert_allclose(scores, want_scores, rtol=0, atol=1e-6)
+
+
+def test_the_store_splits_large_flat_scans_and_follows_writes(
+    onnx_embedder: Embedder, tmp_path: Path
+) -> None:
+    from indexer.pipeline import Indexer
+
+    store = IndexStore(tmp_path, onnx_embedder.name, onnx_embedder.dim)
+    indexer = Indexer(store, onnx_embedder)
+    indexer.add(_articles(0, 30))
+    queries = [onnx_embedder.encode_query(f"What is topic number {i} about?") for i in (3, 17, 29)]
+    whole = [store.search_dense(q, 8) for q in queries]
+    assert store._scan is None  # 30 passages: one scan
+    store.split_scan_min = 10
+    assert [store.search_dense(q, 8) for q in queries] == whole
+    first = store._scan
+    assert first is not None and len(first.parts) == 2
+    # A write changes the index: the next search splits the new one.
+    indexer.add(_articles(30, 5))
+    query = onnx_embedder.encode_query("Which article is about topic number 33?")
+    best = store.passages([store.search_dense(query, 1)[0][0]])
+    assert next(iter(best.values())).article_id == "a33"
+    assert store._scan is not first and sum(p.ntotal for p, _ in store._scan.parts) == 35
+    indexer.remove(["a33"])
+    found = store.passages([r for r, _ in store.search_dense(query, 35)])
+    assert len(found) == 34 and "a33" not in {p.article_id for p in found.values()}
     store.close()
 
 
