@@ -198,6 +198,8 @@ def _cache_key(engine) -> str:  # noqa: ANN001 - qa.engine.Engine
         from indexer.onnx_export import weights_fingerprint
 
         parts += [weights_fingerprint(reader.path), getattr(reader, "precision", "")]
+    if getattr(reader, "onnx_file", None) is not None:  # e.g. int8 with or without smoothing
+        parts.append(reader.onnx_file.name)
     s = engine.settings
     parts += [
         str(v)

@@ -151,13 +151,13 @@ class TrainedReader:
         # int8 logits differ a little from fp32 ones: each has its own calibration.
         self.name = "TrainedReader" if precision == "fp32" else f"TrainedReader-{precision}"
         self._lock = threading.Lock()
+        self.onnx_file: Path | None = None  # the graph that runs, when ONNX Runtime runs it
         if backend == "onnx":
             from indexer.onnx_export import ensure_onnx, open_session
 
             flavour = "int8" if precision == "int8" else "fused"
-            self._session = open_session(
-                ensure_onnx(self.path, "question-answering", flavour), threads
-            )
+            self.onnx_file = ensure_onnx(self.path, "question-answering", flavour)
+            self._session = open_session(self.onnx_file, threads)
         else:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             import torch
@@ -198,6 +198,17 @@ class TrainedReader:
                 lo += step
         return windows
 
+    @staticmethod
+    def _feeds(window: _Window) -> dict[str, np.ndarray]:
+        ids = np.array([window.ids], dtype=np.int64)
+        types = np.zeros_like(ids)
+        types[0, window.context_start :] = 1
+        return {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": types}
+
+    def model_inputs(self, question: str, texts: list[str]) -> list[dict[str, np.ndarray]]:
+        """The model's inputs, one per window, that :meth:`read` would run for these."""
+        return [self._feeds(w) for w in self._windows(question, texts)]
+
     def _logits(self, window: _Window) -> tuple[np.ndarray, np.ndarray]:
         """(start, end) logits of one window.
 
@@ -205,22 +216,14 @@ class TrainedReader:
         and the int8 graph's logits (activations are quantised with one scale per batch) do
         not depend on what else is read with a window.
         """
-        ids = np.array([window.ids], dtype=np.int64)
-        types = np.zeros_like(ids)
-        types[0, window.context_start :] = 1
-        mask = np.ones_like(ids)
+        feeds = self._feeds(window)
         with self._lock:
             if self.backend == "onnx":
-                feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
                 start, end = self._session.run(["start_logits", "end_logits"], feeds)
             else:
                 torch = self._torch
                 with torch.inference_mode():
-                    out = self.model(
-                        input_ids=torch.from_numpy(ids),
-                        attention_mask=torch.from_numpy(mask),
-                        token_type_ids=torch.from_numpy(types),
-                    )
+                    out = self.model(**{k: torch.from_numpy(v) for k, v in feeds.items()})
                 start, end = out.start_logits.numpy(), out.end_logits.numpy()
         return start[0].astype(np.float64), end[0].astype(np.float64)
 

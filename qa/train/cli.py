@@ -4,6 +4,7 @@ qa-train train --max-examples 16000 --epochs 1     # train (resumable), export, 
 qa-train train --resume <same flags>               # continue a killed run
 qa-train export --out /tmp/reader-test             # export the latest checkpoint (any step)
 qa-train eval --model qa/models/reader --limit 500 # SQuAD EM/F1 on dev, gold paragraph
+qa-train int8-ranges                               # activation ranges for the int8 graph
 """
 
 from __future__ import annotations
@@ -233,6 +234,31 @@ def eval_cmd(
         f"n={res['n']}  EM={res['em']:.2f}  F1={res['f1']:.2f}  "
         f"{res['ms_per_question']:.1f} ms/question  verbatim_failures={res['verbatim_failures']}"
     )
+
+
+@app.command("int8-ranges")
+def int8_ranges_cmd(
+    model: Annotated[Path, typer.Option(help="Reader model folder.")] = DEFAULT_OUT,
+    train_file: Annotated[
+        Path, typer.Option(help="SQuAD v1.1 train JSON (.json or .json.gz).")
+    ] = DEFAULT_TRAIN_FILE,
+    questions: Annotated[int, typer.Option(help="Train questions to measure on.")] = 200,
+    seed: Annotated[int, typer.Option(help="Seed of the question sample.")] = 0,
+    out: Annotated[
+        Path | None, typer.Option(help="Write here instead (default: in the model folder).")
+    ] = None,
+) -> None:
+    """Measure the reader's activation ranges (on train questions) for its int8 graph.
+
+    Writes int8-smoothing.json into the model folder; the int8 graph is then smoothed before
+    quantising (closer to fp32). Run it again after retraining: a file measured on other
+    weights is ignored, with a warning.
+    """
+    from qa.train.int8 import write_ranges
+
+    if not train_file.exists():
+        raise typer.BadParameter(f"{train_file} not found", param_hint="--train-file")
+    typer.echo(f"wrote {write_ranges(model, train_file, questions, seed, out)}")
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -182,3 +183,109 @@ def test_each_precision_has_its_own_calibration_name(reader) -> None:  # noqa: A
     # Both bundled readers ship a calibration fitted on their own outputs.
     for name in (reader.name, int8.name):
         assert calibration_path(name).exists(), name
+
+
+# ---- int8 smoothing --------------------------------------------------------------------------
+def _windows(reader, articles, count: int) -> list[dict]:  # noqa: ANN001
+    questions = [json.loads(line) for line in DEV_QUESTIONS.open(encoding="utf-8")][:count]
+    return [
+        reader.model_inputs(
+            q["question"], [paragraph(articles, q["article_id"], q["paragraph_index"])]
+        )[0]
+        for q in questions
+    ]
+
+
+def test_smoothing_keeps_fp32_exact_and_brings_int8_closer(reader, articles, tmp_path) -> None:  # noqa: ANN001
+    from indexer.onnx_export import (
+        load_smoothing,
+        open_session,
+        quantize_int8,
+        smooth_for_int8,
+    )
+    from qa.read.trained import TrainedReader
+
+    smoothing = load_smoothing(MODEL_DIR)
+    assert smoothing is not None  # the bundled ranges fit the bundled weights
+    int8 = TrainedReader(MODEL_DIR, threads=2, precision="int8")
+    assert "-int8-smoothed-" in int8.onnx_file.name
+    smooth_for_int8(reader.onnx_file, tmp_path / "smoothed.onnx", smoothing["ranges"])
+    quantize_int8(reader.onnx_file, tmp_path / "plain-int8.onnx")
+    sessions = {
+        "fp32": reader._session,
+        "smoothed fp32": open_session(tmp_path / "smoothed.onnx", 2),
+        "plain int8": open_session(tmp_path / "plain-int8.onnx", 2),
+        "smoothed int8": int8._session,
+    }
+    error = {name: [] for name in sessions}
+    for feeds in _windows(reader, articles, 30):
+        logits = {
+            name: np.concatenate(s.run(["start_logits", "end_logits"], feeds))
+            for name, s in sessions.items()
+        }
+        for name in sessions:
+            error[name].append(float(np.abs(logits[name] - logits["fp32"]).mean()))
+    # x @ W == (x / s) @ (s * W): in fp32 the rescaled graph computes the same logits.
+    assert max(error["smoothed fp32"]) < 1e-4
+    # In int8 it loses less: the outlier channels no longer set every channel's scale.
+    assert np.mean(error["smoothed int8"]) < 0.9 * np.mean(error["plain int8"])
+
+
+def test_ranges_of_other_weights_are_ignored(tmp_path, caplog) -> None:  # noqa: ANN001
+    import logging
+
+    from indexer.onnx_export import SMOOTHING_NAME, load_smoothing, onnx_path
+
+    folder = tmp_path / "reader"
+    folder.mkdir()
+    for f in ("config.json", "model.safetensors", "tokenizer.json"):
+        (folder / f).symlink_to(MODEL_DIR / f)
+    assert "smoothed" not in onnx_path(folder, "question-answering", "int8").name
+    stale = json.loads((MODEL_DIR / SMOOTHING_NAME).read_text()) | {"weights": "0123456789ab"}
+    (folder / SMOOTHING_NAME).write_text(json.dumps(stale))
+    with caplog.at_level(logging.WARNING, logger="indexer.onnx_export"):
+        assert load_smoothing(folder) is None
+        assert "smoothed" not in onnx_path(folder, "question-answering", "int8").name
+    assert "measured on other weights" in caplog.text
+    (folder / SMOOTHING_NAME).write_text((MODEL_DIR / SMOOTHING_NAME).read_text())
+    assert "-int8-smoothed-" in onnx_path(folder, "question-answering", "int8").name
+
+
+def test_qa_train_measures_the_ranges_of_every_weight_multiplication(reader, tmp_path) -> None:  # noqa: ANN001
+    import onnx
+    from typer.testing import CliRunner
+
+    from indexer.onnx_export import weights_fingerprint
+    from qa.train.cli import app
+
+    paragraphs = [
+        {"context": text, "qas": [{"id": str(i), "question": question, "answers": []}]}
+        for i, (question, text) in enumerate(
+            [
+                ("Where does the Orinoco rise?", "The Orinoco rises in the Parima mountains."),
+                ("What is the capital of Venezuela?", "Caracas is the capital of Venezuela."),
+            ]
+        )
+    ]
+    train = tmp_path / "train.json"
+    train.write_text(json.dumps({"data": [{"title": "T", "paragraphs": paragraphs}]}))
+    out = tmp_path / "ranges.json"
+    args = ["int8-ranges", "--model", str(MODEL_DIR), "--train-file", str(train), "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    record = json.loads(out.read_text())
+    assert record["weights"] == weights_fingerprint(MODEL_DIR)
+    assert record["measured_on"].startswith("2 questions of train.json")
+    graph = onnx.load(str(reader.onnx_file)).graph
+    weights = {i.name: i.dims for i in graph.initializer}
+    targets = {
+        n.name: weights[n.input[1]][0]
+        for n in graph.node
+        if n.op_type in ("MatMul", "Attention") and n.input[1] in weights
+    }
+    assert {name: len(r) for name, r in record["ranges"].items()} == targets
+    assert all(v >= 0 for r in record["ranges"].values() for v in r)
+    missing = CliRunner().invoke(
+        app, ["int8-ranges", "--train-file", str(tmp_path / "no.json")], env={"COLUMNS": "300"}
+    )
+    assert missing.exit_code != 0 and "not found" in missing.output
