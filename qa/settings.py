@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     reader_precision: Literal["fp32", "int8"] = Field(
         default="int8",
         description="int8: the ONNX reader with int8 weights, smoothed before quantising "
-        "(1.3-1.4x faster; on dev answer-in-quote 0.906, fp32 0.903); fp32: the exact "
+        "(1.3-1.7x faster; on dev answer-in-quote 0.906, fp32 0.903); fp32: the exact "
         "weights (the only choice with the torch backend, and its default).",
     )
     read_more_below: float | None = Field(
