@@ -4,11 +4,15 @@
 
 Every round (in alternating order, so drift in the machine's load hits all alike) times:
 
-- ``bare torch encode``: ``SentenceTransformer.encode(texts, batch_size=32,
-  normalize_embeddings=True)`` on the very passages the pipeline makes from the dev articles;
+- ``bare torch encode``: ``SentenceTransformer.encode(texts, normalize_embeddings=True)``
+  (its default batch size, 32) on the very passages the pipeline makes from the dev articles;
 - ``pipeline (torch)`` / ``pipeline (onnx)``: load the dev articles, clean, split, embed,
   write SQLite + FTS5 + FAISS into a fresh index (``Indexer.add``), with either backend;
 - ``bare onnx encode``: the ONNX backend's ``Embedder.encode`` on the same texts.
+
+Our embedders use the product's batch size (``Settings.embed_batch_size``) unless
+``--batch-size`` says otherwise. ``--sweep`` adds other ONNX batch sizes and thread counts, and
+bare torch at the product's batch size.
 
 Models are loaded before timing. Reported: passages/s (median over rounds) and the median of
 the per-round ratios to bare torch encode; the ONNX vectors' cosine to the torch ones.
@@ -32,7 +36,7 @@ from bench.common import DEV_ARTICLES, header, table, write
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, help="ours (default: the product's)")
     parser.add_argument("--sweep", action="store_true", help="also ONNX batch sizes / threads")
     args = parser.parse_args()
 
@@ -55,8 +59,9 @@ def main() -> None:
             chunk_passages=settings.index_chunk_passages,
         )
 
-    torch_embedder = Embedder(batch_size=args.batch_size, backend="torch").load()
-    onnx_embedder = Embedder(batch_size=args.batch_size, backend="onnx").load()
+    batch_size = args.batch_size or settings.embed_batch_size
+    torch_embedder = Embedder(batch_size=batch_size, backend="torch").load()
+    onnx_embedder = Embedder(batch_size=batch_size, backend="onnx").load()
     model = torch_embedder._model  # the bare SentenceTransformer, loaded once
 
     def pipeline(embedder: Embedder) -> Callable[[], int]:
@@ -75,9 +80,7 @@ def main() -> None:
     vectors: dict[str, np.ndarray] = {}
 
     def bare_torch() -> int:
-        vectors["torch"] = model.encode(
-            texts, batch_size=args.batch_size, normalize_embeddings=True, show_progress_bar=False
-        )
+        vectors["torch"] = model.encode(texts, normalize_embeddings=True, show_progress_bar=False)
         return len(texts)
 
     def bare_onnx() -> int:
@@ -91,7 +94,12 @@ def main() -> None:
         "pipeline, onnx backend (default)": pipeline(onnx_embedder),
     }
     if args.sweep:
-        for bs, threads in ((8, None), (16, None), (64, None), (32, 1)):
+        methods[f"bare torch encode, batch {batch_size}"] = lambda: len(
+            model.encode(
+                texts, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False
+            )
+        )
+        for bs, threads in ((4, None), (16, None), (32, None), (batch_size, 1)):
             sweep = Embedder(batch_size=bs, threads=threads, backend="onnx").load()
             methods[f"bare onnx encode, batch {bs}, threads {threads or 'all'}"] = lambda e=sweep: (
                 len(e.encode(texts))

@@ -76,7 +76,7 @@ class Embedder:
 
     def __init__(
         self,
-        batch_size: int = 32,
+        batch_size: int = 8,
         threads: int | None = None,
         backend: Backend = DEFAULT_BACKEND,
         query_precision: Precision = "fp32",
