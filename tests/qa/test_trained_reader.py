@@ -247,6 +247,10 @@ def test_ranges_of_other_weights_are_ignored(tmp_path, caplog) -> None:  # noqa:
         assert load_smoothing(folder) is None
         assert "smoothed" not in onnx_path(folder, "question-answering", "int8").name
     assert "measured on other weights" in caplog.text
+    (folder / SMOOTHING_NAME).write_text('{"weights": ')  # torn by a crash
+    with caplog.at_level(logging.WARNING, logger="indexer.onnx_export"):
+        assert load_smoothing(folder) is None
+    assert "not valid JSON" in caplog.text
     (folder / SMOOTHING_NAME).write_text((MODEL_DIR / SMOOTHING_NAME).read_text())
     assert "-int8-smoothed-" in onnx_path(folder, "question-answering", "int8").name
 
@@ -289,3 +293,17 @@ def test_qa_train_measures_the_ranges_of_every_weight_multiplication(reader, tmp
         app, ["int8-ranges", "--train-file", str(tmp_path / "no.json")], env={"COLUMNS": "300"}
     )
     assert missing.exit_code != 0 and "not found" in missing.output
+
+
+def test_the_default_reader_precision_follows_the_backend(monkeypatch) -> None:  # noqa: ANN001
+    from qa.settings import Settings
+
+    for name in ("QA_READER_BACKEND", "QA_READER_PRECISION"):
+        monkeypatch.delenv(name, raising=False)
+    assert Settings().reader_precision == "int8"
+    assert Settings(reader_backend="torch").reader_precision == "fp32"  # int8 is ONNX-only
+    monkeypatch.setenv("QA_READER_BACKEND", "torch")
+    assert Settings().reader_precision == "fp32"
+    # Asked for explicitly, it is kept, and the reader refuses it (see above).
+    monkeypatch.setenv("QA_READER_PRECISION", "int8")
+    assert Settings().reader_precision == "int8"
