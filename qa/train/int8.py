@@ -15,12 +15,7 @@ import json
 import random
 from pathlib import Path
 
-from indexer.onnx_export import (
-    SMOOTHING_NAME,
-    activation_ranges,
-    ensure_onnx,
-    weights_fingerprint,
-)
+from indexer.onnx_export import SMOOTHING_NAME, activation_ranges, weights_fingerprint
 from qa.read.trained import TrainedReader
 
 
@@ -48,13 +43,12 @@ def write_ranges(
     reader = TrainedReader(model_dir, precision="fp32")
     pairs = sample_questions(train_file, count, seed)
     feeds = [feed for question, text in pairs for feed in reader.model_inputs(question, [text])]
-    fused = ensure_onnx(model_dir, "question-answering", "fused")
     out = out or Path(model_dir) / SMOOTHING_NAME
     record = {
         "weights": weights_fingerprint(model_dir),
         "measured_on": f"{len(pairs)} questions of {Path(train_file).name} (seed {seed}), "
         f"{len(feeds)} windows, the fp32 graph",
-        "ranges": activation_ranges(fused, feeds),
+        "ranges": activation_ranges(reader.onnx_file, feeds),
     }
     out.write_text(json.dumps(record) + "\n", encoding="utf-8")
     return out
