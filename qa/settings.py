@@ -29,10 +29,11 @@ class Settings(BaseSettings):
     embed_backend: Literal["onnx", "torch"] = Field(
         default="onnx", description="ONNX Runtime (fast, no torch to answer) or torch."
     )
-    embed_batch_size: int = Field(
-        default=8,
-        description="Passages per forward pass when indexing (ONNX: 8 is ~1.2x faster than 32 "
-        "here, python -m bench.index --sweep).",
+    embed_batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="Passages per forward pass when indexing; default per backend: ONNX 1 "
+        "(one single-threaded session per core), torch 8 (python -m bench.index --sweep).",
     )
     query_precision: Literal["fp32", "int8"] = Field(
         default="int8",

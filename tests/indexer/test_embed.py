@@ -84,6 +84,17 @@ def test_int8_queries_stay_close_and_passages_stay_exact(
         Embedder(query_precision="fp16")  # type: ignore[arg-type]
 
 
+def test_parallel_sessions_give_the_vectors_of_one(passages: list[str]) -> None:
+    """Passages go to one single-threaded session per core; each vector lands in its row."""
+    parallel = Embedder(threads=2)  # two sessions, whatever this machine's core count
+    one = Embedder(workers=1, batch_size=8)
+    texts = [*passages, *QUESTIONS] * 2
+    np.testing.assert_allclose(parallel.encode(texts), one.encode(texts), atol=1e-5)
+    assert parallel._passage_sessions.qsize() == 2 and one._passage_sessions.qsize() == 1
+    assert parallel.batch_size == 1  # the ONNX default: one text per pass, no padding
+    assert Embedder(backend="torch").batch_size == 8
+
+
 def test_empty_input_and_progress(onnx_embedder: Embedder) -> None:
     assert onnx_embedder.encode([]).shape == (0, 384)
     seen: list[int] = []
