@@ -35,8 +35,8 @@ DEFAULT_BACKEND: Backend = "onnx"
 # batching on this 2-core machine (no padding, each core's activations stay in its own cache;
 # python -m bench.index --sweep); torch: 8 keeps a layer's activations in cache.
 DEFAULT_BATCH_SIZE: dict[Backend, int] = {"onnx": 1, "torch": 8}
-# Passage sessions at most (each holds its own ~90 MB copy of the weights); with more cores
-# than this, each session gets several intra-op threads.
+# Passage sessions at most (each holds its own copy of the weights); with more cores than
+# this, each session gets several intra-op threads.
 MAX_ENCODE_WORKERS = 8
 Precision = Literal["fp32", "int8"]
 
@@ -102,12 +102,18 @@ class Embedder:
         if query_precision not in ("fp32", "int8"):
             raise ValueError(f"unknown query precision {query_precision!r}: use 'fp32' or 'int8'")
         self.query_precision: Precision = query_precision
-        self.batch_size = batch_size or DEFAULT_BATCH_SIZE[backend]
+        self._batch_size = batch_size
         self.threads = threads
         self.workers = workers
         self.backend: Backend = backend
         self._lock = threading.Lock()
         self._loaded = False
+
+    @property
+    def batch_size(self) -> int:
+        """Texts per forward pass: as given, else the default of the backend in use (which
+        can change from ONNX to torch on :meth:`load`)."""
+        return self._batch_size or DEFAULT_BATCH_SIZE[self.backend]
 
     # ---- loading -------------------------------------------------------------------------
     @cached_property
@@ -233,7 +239,7 @@ class Embedder:
             for row, i in enumerate(idx):
                 ids[row, : lengths[i]] = encodings[i].ids
             mask = (np.arange(ids.shape[1]) < lengths[idx, None]).astype(np.int64)
-            session = idle.get()  # never waits for long: at most one task per session runs
+            session = idle.get()  # waits only while another encode() call holds every session
             try:
                 return idx, self._run(session, ids, mask)
             finally:
