@@ -158,7 +158,11 @@ class Embedder:
 
     @property
     def _cores(self) -> int:
-        return self.threads or len(os.sched_getaffinity(0))
+        if self.threads:
+            return self.threads
+        if hasattr(os, "sched_getaffinity"):  # the cores this process may run on (Linux)
+            return len(os.sched_getaffinity(0))
+        return os.cpu_count() or 1
 
     @property
     def _encode_workers(self) -> int:
