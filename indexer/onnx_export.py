@@ -87,17 +87,25 @@ def weights_fingerprint(model_dir: Path) -> str:
 
 def onnx_path(model_dir: Path, task: Task, flavour: Flavour = "fused") -> Path:
     """The cache file for ``model_dir`` exported for ``task`` (it may not exist yet)."""
+    return _cache_entry(model_dir, task, flavour)[0]
+
+
+def _cache_entry(model_dir: Path, task: Task, flavour: Flavour) -> tuple[Path, dict | None]:
+    """:func:`onnx_path`, and the smoothing its name was made from (int8 only): one reading
+    of the ranges file, so the graph is built from the very ranges its name carries."""
     import onnxruntime
 
     model_dir = Path(model_dir)
     fingerprint = weights_fingerprint(model_dir)
     label: str = flavour
-    if flavour == "int8" and (smoothing := load_smoothing(model_dir, fingerprint)) is not None:
+    smoothing = load_smoothing(model_dir, fingerprint) if flavour == "int8" else None
+    if smoothing is not None:
         label += "-smoothed-" + smoothing["digest"]
-    return cache_dir() / (
+    path = cache_dir() / (
         f"{model_dir.parent.name}.{model_dir.name}-{fingerprint}-{task}"
         f"-opset{OPSET}-ort{onnxruntime.__version__}-{label}.onnx"
     )
+    return path, smoothing
 
 
 def load_smoothing(model_dir: Path, fingerprint: str | None = None) -> dict | None:
@@ -138,7 +146,7 @@ def ensure_onnx(
     Returns:
         The path of the ONNX file.
     """
-    target = onnx_path(model_dir, task, flavour)
+    target, smoothing = _cache_entry(model_dir, task, flavour)
     if target.exists():
         return target
     from filelock import FileLock
@@ -155,7 +163,6 @@ def ensure_onnx(
             return plain
         if flavour == "int8":
             fused = ensure_onnx(model_dir, task, "fused")
-            smoothing = load_smoothing(model_dir)
             ranges = smoothing["ranges"] if smoothing else None
             _atomic(target, lambda tmp: quantize_int8(fused, tmp, ranges))
             return target
