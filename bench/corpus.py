@@ -98,7 +98,7 @@ def build(out: Path, passages: int, real: int, seed: int = 0, chunk: int = 50_00
     store.update_lexical()
     bm25_s = time.perf_counter() - bm25_started
     articles, total = store.counts()
-    kind = type(store.index).__name__
+    kind = store.faiss_kind()
     store.close()
     description = {
         "passages": total,
@@ -141,6 +141,11 @@ def ensure(passages: int, real: int = 2000) -> Path:
         from indexer.store import IndexStore
 
         store = IndexStore(out, MODEL_NAME, MODEL_DIM)
+        if store.refit_due():  # built when another FAISS type fitted this size
+            print(f"rebuilding the FAISS index of {out} ...", flush=True)
+            with store.writing():
+                store.refit_faiss()
+            print(f"FAISS: {store.faiss_kind()}", flush=True)
         if store.lexical() is None:
             print(f"building the BM25 index of {out} ...", flush=True)
             store.update_lexical()

@@ -48,7 +48,7 @@ def probe(index: Path, asks: int) -> dict:
         engine.ask(q)
         took.append((time.perf_counter() - t) * 1000)
     return {
-        "faiss": type(engine.store.index).__name__,
+        "faiss": engine.store.faiss_kind(),
         "open_s": round(open_s, 2),
         "rss_after_open_mb": round(rss_open),
         "rss_mb": round(rss_mb()),
@@ -76,7 +76,14 @@ def measure(index_dir: Path, queries: np.ndarray) -> list[dict]:
     import faiss
 
     from indexer.embed import MODEL_DIM, MODEL_NAME
-    from indexer.store import DB_NAME, IndexStore, ivf_nprobe
+    from indexer.store import (
+        DB_NAME,
+        HNSW_EF_SEARCH,
+        HNSW_NEIGHBOURS,
+        IndexStore,
+        is_hnsw,
+        ivf_nprobe,
+    )
 
     faiss.omp_set_num_threads(1)  # one query at a time, as a server answers
     ids, vectors = _exact_and_vectors(index_dir / DB_NAME, queries.shape[1])
@@ -114,6 +121,17 @@ def measure(index_dir: Path, queries: np.ndarray) -> list[dict]:
                 {"dense search": label, "nprobe": nprobe, "recall@10": recall(found), **_ms(took)}
             )
         index.nprobe = default
+    elif is_hnsw(index):
+        graph = faiss.downcast_index(index.index)
+        for ef in (64, 128, HNSW_EF_SEARCH, 2 * HNSW_EF_SEARCH):
+            graph.hnsw.efSearch = ef
+            found, took = timed(lambda q: [i for i, _ in store.search_dense(q, 10)])
+            label = f"store: HNSW fp16 M={HNSW_NEIGHBOURS} efSearch={ef} + exact re-score"
+            label += " (default)" if ef == HNSW_EF_SEARCH else ""
+            rows.append(
+                {"dense search": label, "nprobe": "", "recall@10": recall(found), **_ms(took)}
+            )
+        graph.hnsw.efSearch = HNSW_EF_SEARCH
     else:
         found, took = timed(lambda q: [i for i, _ in store.search_dense(q, 10)])
         inner = type(faiss.downcast_index(index.index)).__name__

@@ -166,14 +166,18 @@ def stats(index: IndexOption = None) -> None:
     """Counts of articles, passages and vectors, the index types and the model."""
     engine = _engine(index)
     articles, passages = engine.counts()
+    vectors, stale = engine.store.vector_counts()
     print(
         json.dumps(
             {
                 "index_dir": str(engine.settings.index_dir),
                 "articles": articles,
                 "passages": passages,
-                "vectors": engine.store.index.ntotal,
-                "faiss": type(engine.store.index).__name__,
+                "vectors": vectors,
+                # HNSW cannot delete: deleted passages' vectors wait, never returned, for the
+                # rebuild that comes once they are a tenth of the graph.
+                "stale_vectors": stale,
+                "faiss": engine.store.faiss_kind(),
                 # False after a crash or with an older version's index: FTS5 answers BM25
                 # queries until the next add, or qa-serve, rebuilds it.
                 "bm25_current": engine.store.lexical() is not None,

@@ -19,6 +19,7 @@ from qa.types import Passage
 TokenCounter = Callable[[Sequence[str]], list[int]]
 
 _WORD = re.compile(r"\S+")
+_LINE = re.compile(r"[^\n]+")
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,11 @@ def split_sentences(text: str) -> list[Sentence]:
             continue
         start, end = boundary["start_index"], boundary["end_index"]
         # Lines within one segment (headings, list items, bylines) become sentences of their own.
-        for line in re.finditer(r"[^\n]+", text[start:end]):
-            s, e = start + line.start(), start + line.end()
+        if "\n" in text[start:end]:
+            lines = [m.span() for m in _LINE.finditer(text, start, end)]
+        else:
+            lines = [(start, end)] if end > start else []
+        for s, e in lines:
             while s < e and text[s].isspace():
                 s += 1
             while e > s and text[e - 1].isspace():

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,18 +40,30 @@ FAISS_NAME = "vectors.faiss"
 LOCK_NAME = ".write.lock"
 LEXICAL_DIR = "bm25"
 
-# FAISS index type by size: a flat scan of fp16 codes up to EXACT_MAX_PASSAGES (a scan is
-# memory-bound: half the bytes of fp32 is twice as fast, ~7 ms at 100k on one core), then IVF
-# with 8-bit scalar quantisation (4x smaller than fp32, sub-linear search, and remove_ids works,
-# unlike HNSW). Either way the candidates are re-scored with the exact fp32 vectors from
-# SQLite. See bench/scale.py for recall@10 and memory.
-EXACT_MAX_PASSAGES = 100_000
+# FAISS index type by size (bench/scale.py measures recall@10, latency and memory):
+# - up to EXACT_MAX_PASSAGES, a flat scan of fp16 codes: exact, ~2 ms at 20k on one core (the
+#   scan is memory-bound and grows with the corpus: 6-9 ms at 100k on two cores);
+# - up to HNSW_MAX_PASSAGES, an HNSW graph over fp16 codes: ~1 ms at 100k, recall@10 0.996
+#   against exact search. HNSW cannot remove a vector, so a deleted passage's vector stays
+#   in the graph, stale, until stale vectors pass STALE_MAX_SHARE and the graph is rebuilt
+#   from SQLite; the re-score below reads the candidates' vectors from SQLite and so drops
+#   stale ones;
+# - above it, IVF with 8-bit scalar quantisation (4x smaller than fp32, sub-linear search,
+#   remove_ids works), nprobe = nlist // IVF_PROBE_SHARE.
+# Every search but an fp32 flat one re-scores its candidates with the exact fp32 vectors from
+# SQLite, so the scores are exact whatever the index type.
+EXACT_MAX_PASSAGES = 20_000
+HNSW_MAX_PASSAGES = 250_000
+HNSW_NEIGHBOURS = 32  # M: links per vector (64 in the bottom layer)
+# Search and construction depth (efSearch, efConstruction), picked at 100k in bench/scale.py:
+# efConstruction 64 -> 200 takes recall@10 from 0.966 to 0.993 at efSearch 96.
+HNSW_EF_CONSTRUCTION = 200
+HNSW_EF_SEARCH = 200
+HNSW_CANDIDATES = 64  # HNSW candidates re-scored per search (at least)
+STALE_MAX_SHARE = 0.1
 IVF_PROBE_SHARE = 4  # nprobe = nlist // IVF_PROBE_SHARE
 RESCORED_CANDIDATES = 50  # at least this many candidates are re-scored per search
 IVF_TRAIN_PER_LIST = 40
-# A flat scan this large is split in parts searched on parallel threads (see FlatScan).
-SPLIT_SCAN_MIN_PASSAGES = 20_000
-SPLIT_SCAN_PARTS = min(2, os.cpu_count() or 1)
 DF_CACHE_WORDS = 100_000  # document frequencies kept between writes
 
 _SCHEMA = """
@@ -97,21 +109,27 @@ def ivf_lists(n: int) -> int:
 
 
 def new_faiss_index(
-    dim: int, n: int, exact_max: int = EXACT_MAX_PASSAGES, train: np.ndarray | None = None
+    dim: int,
+    n: int,
+    exact_max: int = EXACT_MAX_PASSAGES,
+    train: np.ndarray | None = None,
+    hnsw_max: int = HNSW_MAX_PASSAGES,
 ) -> faiss.Index:
     """An empty FAISS index for about ``n`` unit vectors, keyed by passage rowid.
 
     Up to ``exact_max`` it is a flat scan of fp16 codes (``IndexIDMap2`` over an fp16
-    ``IndexScalarQuantizer``); above it,
-    ``IndexIVFScalarQuantizer`` (8-bit, inner product, see :func:`ivf_nprobe`), trained on
-    ``train`` (a sample of the vectors, required then). The IVF index holds the rowids
-    itself: ``IndexIDMap2`` cannot wrap it, as its ``remove_ids`` renumbers only flat indexes.
+    ``IndexScalarQuantizer``); up to ``hnsw_max``, an HNSW graph over fp16 codes
+    (``IndexIDMap2`` over ``IndexHNSWSQ``); above it, ``IndexIVFScalarQuantizer`` (8-bit,
+    inner product, see :func:`ivf_nprobe`), trained on ``train`` (a sample of the vectors,
+    required then). The IVF index holds the rowids itself: ``IndexIDMap2`` cannot wrap it, as
+    its ``remove_ids`` renumbers only flat indexes.
 
     Args:
         dim: vector dimension.
         n: how many vectors the index is built for.
         exact_max: the largest ``n`` that gets the exact index.
-        train: training vectors (a sample of the corpus) for the approximate index.
+        train: training vectors (a sample of the corpus) for the IVF index.
+        hnsw_max: the largest ``n`` that gets the HNSW index.
     """
     if n <= exact_max:
         return faiss.IndexIDMap2(
@@ -119,8 +137,15 @@ def new_faiss_index(
                 dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
             )
         )
+    if n <= hnsw_max:
+        graph = faiss.IndexHNSWSQ(
+            dim, faiss.ScalarQuantizer.QT_fp16, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT
+        )
+        graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        graph.hnsw.efSearch = HNSW_EF_SEARCH
+        return faiss.IndexIDMap2(graph)
     if train is None or not len(train):
-        raise ValueError("an approximate FAISS index needs training vectors")
+        raise ValueError("an IVF index needs training vectors")
     nlist = max(1, min(ivf_lists(n), len(train) // 39))
     index = faiss.IndexIVFScalarQuantizer(
         faiss.IndexFlatIP(dim),
@@ -132,6 +157,25 @@ def new_faiss_index(
     index.train(np.ascontiguousarray(train, dtype=np.float32))
     index.nprobe = ivf_nprobe(nlist)
     return index
+
+
+def is_hnsw(index: faiss.Index) -> bool:
+    """Whether ``index`` is the HNSW type of :func:`new_faiss_index` (it cannot remove)."""
+    return isinstance(index, faiss.IndexIDMap2) and isinstance(
+        faiss.downcast_index(index.index), faiss.IndexHNSW
+    )
+
+
+def describe_faiss(index: faiss.Index) -> str:
+    """What kind of index this is, in a few words (for ``qa-index stats`` and the benches)."""
+    if isinstance(index, faiss.IndexIVF):
+        return f"IVF-SQ8 (nlist {index.nlist}, nprobe {index.nprobe})"
+    inner = faiss.downcast_index(index.index)
+    if isinstance(inner, faiss.IndexHNSW):
+        return f"HNSW fp16 (M {HNSW_NEIGHBOURS}, efSearch {inner.hnsw.efSearch})"
+    if isinstance(inner, faiss.IndexScalarQuantizer):
+        return "flat fp16 (exact)"
+    return "flat fp32 (exact)"
 
 
 def ivf_nprobe(nlist: int) -> int:
@@ -151,59 +195,6 @@ def faiss_ids(index: faiss.Index) -> np.ndarray:
         if lists.list_size(i)
     ]
     return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
-
-
-class FlatScan:
-    """A flat ``IndexIDMap2``'s codes cut into parts that are searched on parallel threads.
-
-    One query's flat scan runs on one core (FAISS parallelises over queries), and it is bound
-    by that core's memory throughput: at 100k fp16 codes, ~10 ms in one piece against ~5.5 ms
-    as two halves on two cores, with the same, exact, results. The parts hold a copy of the
-    codes: the index's size once more in memory.
-
-    Args:
-        index: ``IndexIDMap2`` over an ``IndexScalarQuantizer`` or ``IndexFlat``.
-        parts: how many parts (and threads) to search.
-        pool: runs every part but the first (which runs on the calling thread).
-    """
-
-    def __init__(self, index: faiss.IndexIDMap2, parts: int, pool: ThreadPoolExecutor) -> None:
-        flat = faiss.downcast_index(index.index)
-        ids = faiss.vector_to_array(index.id_map).astype(np.int64)
-        n, code_size = flat.ntotal, flat.code_size
-        codes = faiss.rev_swig_ptr(flat.codes.data(), n * code_size)  # a view, not a copy
-        bounds = np.linspace(0, n, parts + 1).astype(int)
-        self.parts: list[tuple[faiss.Index, np.ndarray]] = []
-        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-            if isinstance(flat, faiss.IndexScalarQuantizer):
-                part = faiss.IndexScalarQuantizer(flat.d, flat.sq.qtype, flat.metric_type)
-            else:
-                part = faiss.IndexFlat(flat.d, flat.metric_type)
-            faiss.copy_array_to_vector(codes[lo * code_size : hi * code_size], part.codes)
-            part.ntotal = int(hi - lo)
-            self.parts.append((part, ids[lo:hi]))
-        self._pool = pool
-
-    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Like ``Index.search`` for one query: (scores, rowids), each of shape (1, <= k)."""
-        later = [
-            self._pool.submit(self._search_part, i, query, k) for i in range(1, len(self.parts))
-        ]
-        found = [self._search_part(0, query, k), *(f.result() for f in later)]
-        scores = np.concatenate([s for s, _ in found])
-        ids = np.concatenate([i for _, i in found])
-        best = np.argsort(-scores, kind="stable")[:k]
-        return scores[best][None], ids[best][None]
-
-    def _search_part(self, i: int, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        part, ids = self.parts[i]
-        scores, positions = part.search(query, min(k, part.ntotal))
-        keep = positions[0] >= 0
-        return scores[0][keep], ids[positions[0][keep]]
-
-
-def _one_openmp_thread() -> None:
-    faiss.omp_set_num_threads(1)
 
 
 def fts_query(words: Sequence[str]) -> str:
@@ -240,13 +231,22 @@ class IndexStore:
         directory: the index directory (created if missing).
         model: embedding model name recorded in (and checked against) the index.
         dim: embedding dimension recorded in (and checked against) the index.
+        exact_max, hnsw_max: the FAISS type's size thresholds (see :func:`new_faiss_index`).
     """
 
     def __init__(
-        self, directory: Path, model: str, dim: int, *, exact_max: int = EXACT_MAX_PASSAGES
+        self,
+        directory: Path,
+        model: str,
+        dim: int,
+        *,
+        exact_max: int = EXACT_MAX_PASSAGES,
+        hnsw_max: int = HNSW_MAX_PASSAGES,
     ) -> None:
         self.directory = Path(directory)
         self.exact_max = exact_max
+        self.hnsw_max = hnsw_max
+        self._stale = 0  # vectors in FAISS whose passage SQLite no longer holds (HNSW only)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.model, self.dim = model, dim
         self.db_path = self.directory / DB_NAME
@@ -276,10 +276,6 @@ class IndexStore:
         self._lexical_lock = threading.Lock()  # loading or swapping self._lexical
         self._lexical_builder: threading.Thread | None = None  # see update_lexical_in_background
         self._lexical_wanted = False
-        self.split_scan_min = SPLIT_SCAN_MIN_PASSAGES
-        self._scan: FlatScan | None = None
-        self._scan_key: tuple[int, int, int] | None = None
-        self._scan_pool: ThreadPoolExecutor | None = None
 
     # ---- set-up and recovery -------------------------------------------------------------
     def _init_schema(self) -> None:
@@ -311,23 +307,33 @@ class IndexStore:
                 db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, value))
             db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0')")
 
-    def _new_faiss(self) -> faiss.Index:
+    def _new_faiss(self, db: sqlite3.Connection | None = None) -> faiss.Index:
         """An empty index of the type that suits the passages in SQLite (trained if needed)."""
-        rowids = np.array(
-            [r[0] for r in self._db.execute("SELECT rowid FROM passages")], dtype=np.int64
-        )
-        if len(rowids) <= self.exact_max:
-            return new_faiss_index(self.dim, len(rowids), self.exact_max)
+        db = db or self._db
+        rowids = np.array([r[0] for r in db.execute("SELECT rowid FROM passages")], dtype=np.int64)
+        if len(rowids) <= self.hnsw_max:
+            return new_faiss_index(self.dim, len(rowids), self.exact_max, hnsw_max=self.hnsw_max)
         size = min(len(rowids), ivf_lists(len(rowids)) * IVF_TRAIN_PER_LIST)
         sample = np.random.default_rng(0).choice(rowids, size, replace=False).tolist()
         train = np.vstack(
-            [self._vectors_from_db(sample[lo : lo + 10_000])[1] for lo in range(0, size, 10_000)]
+            [
+                self._vectors_from_db(sample[lo : lo + 10_000], db)[1]
+                for lo in range(0, size, 10_000)
+            ]
         )
-        return new_faiss_index(self.dim, len(rowids), self.exact_max, train)
+        return new_faiss_index(self.dim, len(rowids), self.exact_max, train, self.hnsw_max)
+
+    def _built_faiss(self, db: sqlite3.Connection | None = None) -> faiss.Index:
+        """A new index of the fitting type holding every vector in SQLite."""
+        db = db or self._db
+        index = self._new_faiss(db)
+        rowids = [r[0] for r in db.execute("SELECT rowid FROM passages")]
+        self._add_vectors_from_db(rowids, index, db)
+        return index
 
     def _load_faiss(self) -> faiss.Index:
         if not self.faiss_path.exists():
-            return self._new_faiss()
+            return self._new_faiss()  # filled from SQLite by the reconciliation that follows
         try:
             index = faiss.read_index(str(self.faiss_path))
         except RuntimeError:
@@ -339,58 +345,106 @@ class IndexStore:
             )
         if isinstance(index, faiss.IndexIVF):
             index.nprobe = ivf_nprobe(index.nlist)
+        elif is_hnsw(index):
+            faiss.downcast_index(index.index).hnsw.efSearch = HNSW_EF_SEARCH
         return index
 
     def _faiss_ids(self) -> np.ndarray:
         return faiss_ids(self.index)
 
-    def _rebuild_faiss_if_outgrown(self) -> None:
-        """Switch an exact index that grew past ``exact_max`` to the approximate type, and
-        retrain an approximate one whose corpus grew fourfold (twice the ideal list count)."""
-        n = self.index.ntotal
-        if isinstance(self.index, faiss.IndexIDMap2):
-            outgrown = n > self.exact_max
-        else:
-            outgrown = ivf_lists(n) >= 2 * faiss.extract_index_ivf(self.index).nlist
-        if outgrown:
-            self.index = self._new_faiss()
-            rowids = [r[0] for r in self._db.execute("SELECT rowid FROM passages")]
-            self._add_vectors_from_db(rowids)
-
-    def _reconcile(self) -> None:
-        """Make FAISS hold exactly the passages in SQLite (after a crash between the two)."""
-        db_ids = np.array(
+    def _db_rowids(self) -> np.ndarray:
+        return np.array(
             [r[0] for r in self._db.execute("SELECT rowid FROM passages")], dtype=np.int64
         )
+
+    def _forget(self, rowids: np.ndarray) -> None:
+        """Take these passages' vectors out of FAISS (HNSW cannot: they stay, stale)."""
+        if len(rowids) and not is_hnsw(self.index):
+            self.index.remove_ids(np.asarray(rowids, dtype=np.int64))
+
+    def _count_stale(self) -> None:
+        live = self._db.execute("SELECT count(*) FROM passages").fetchone()[0]
+        self._stale = max(0, self.index.ntotal - live)
+
+    def refit_due(self) -> bool:
+        """Whether the FAISS index should be rebuilt from SQLite: it outgrew its type
+        (flat past ``exact_max``, HNSW past ``hnsw_max``, IVF grown fourfold: twice the ideal
+        list count), or more than ``STALE_MAX_SHARE`` of an HNSW graph is stale."""
+        with self._lock:
+            live = self.index.ntotal - self._stale
+            if isinstance(self.index, faiss.IndexIVF):
+                return ivf_lists(live) >= 2 * faiss.extract_index_ivf(self.index).nlist
+            if is_hnsw(self.index):
+                return live > self.hnsw_max or self._stale > STALE_MAX_SHARE * self.index.ntotal
+            return live > self.exact_max
+
+    def refit_faiss(self) -> bool:
+        """Rebuild the FAISS index from SQLite, with the type that fits its size, when
+        :meth:`refit_due` says so; returns whether it did. Call inside :meth:`writing`.
+
+        The new index is built outside the store's lock (HNSW at 100k passages: about a
+        minute), so questions go on being answered from the current one meanwhile.
+        """
+        if not self.refit_due():
+            return False
+        db = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
+        try:
+            index = self._built_faiss(db)
+        finally:
+            db.close()
+        with self._lock:
+            self.index = index
+            self._stale = 0
+            self._save_faiss()
+        log.info("FAISS index rebuilt from SQLite: %s", describe_faiss(index))
+        return True
+
+    def _reconcile(self) -> None:
+        """Make FAISS hold exactly the passages in SQLite (after a crash between the two);
+        an HNSW graph keeps the vectors of deleted passages, stale."""
+        db_ids = self._db_rowids()
         faiss_ids = self._faiss_ids()
+        self._stale = 0
         if np.array_equal(np.sort(faiss_ids), np.sort(db_ids)):
-            return  # the usual case, checked by sorting: np.setdiff1d takes ~1 s at 100k ids
-        extra = np.setdiff1d(faiss_ids, db_ids)
-        missing = np.setdiff1d(db_ids, faiss_ids)
-        if not len(extra) and not len(missing) and len(faiss_ids) == len(np.unique(faiss_ids)):
-            return
+            return  # the usual case
         if len(faiss_ids) != len(np.unique(faiss_ids)):
             self.index = self._new_faiss()
             missing = db_ids
-        elif len(extra):
-            self.index.remove_ids(extra)
+        else:
+            extra = np.setdiff1d(faiss_ids, db_ids, assume_unique=True)
+            missing = np.setdiff1d(db_ids, faiss_ids, assume_unique=True)
+            if not len(missing) and (not len(extra) or is_hnsw(self.index)):
+                self._stale = len(extra)
+                return  # nothing to change: only stale vectors in an HNSW graph
+            self._forget(extra)
         if len(missing):
             self._add_vectors_from_db(missing.tolist())
+        self._count_stale()
         self._save_faiss()
 
-    def _vectors_from_db(self, rowids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    def _vectors_from_db(
+        self, rowids: Sequence[int], db: sqlite3.Connection | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(rowids, vectors) of the passages with these rowids (at most 10,000 per call)."""
         marks = ",".join("?" * len(rowids))
-        rows = self._db.execute(
-            f"SELECT rowid, vector FROM passages WHERE rowid IN ({marks})", list(rowids)
-        ).fetchall()
+        rows = (
+            (db or self._db)
+            .execute(f"SELECT rowid, vector FROM passages WHERE rowid IN ({marks})", list(rowids))
+            .fetchall()
+        )
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
         return ids, vectors.reshape(len(rows), self.dim)
 
-    def _add_vectors_from_db(self, rowids: Sequence[int]) -> None:
+    def _add_vectors_from_db(
+        self,
+        rowids: Sequence[int],
+        index: faiss.Index | None = None,
+        db: sqlite3.Connection | None = None,
+    ) -> None:
+        index = self.index if index is None else index
         for lo in range(0, len(rowids), 10_000):
-            self.index.add_with_ids(*self._vectors_from_db(rowids[lo : lo + 10_000])[::-1])
+            index.add_with_ids(*self._vectors_from_db(rowids[lo : lo + 10_000], db)[::-1])
 
     def _save_faiss(self) -> None:
         tmp = self.faiss_path.with_suffix(".faiss.tmp")
@@ -427,18 +481,16 @@ class IndexStore:
 
     def _reconcile_readonly(self) -> None:
         db_count = self._db.execute("SELECT count(*) FROM passages").fetchone()[0]
-        if db_count != self.index.ntotal:
-            # The writer is between its commit and its rename: take vectors from SQLite.
-            faiss_ids = self._faiss_ids()
-            db_ids = np.array(
-                [r[0] for r in self._db.execute("SELECT rowid FROM passages")], dtype=np.int64
-            )
-            extra = np.setdiff1d(faiss_ids, db_ids)
-            if len(extra):
-                self.index.remove_ids(extra)
-            missing = np.setdiff1d(db_ids, faiss_ids)
+        if db_count != self.index.ntotal or is_hnsw(self.index):
+            # The writer may be between its commit and its rename: take vectors from SQLite.
+            # (An HNSW graph's count includes its stale vectors, so it is always compared.)
+            faiss_ids = np.unique(self._faiss_ids())
+            db_ids = self._db_rowids()
+            self._forget(np.setdiff1d(faiss_ids, db_ids, assume_unique=True))
+            missing = np.setdiff1d(db_ids, faiss_ids, assume_unique=True)
             if len(missing):
                 self._add_vectors_from_db(missing.tolist())
+        self._count_stale()
 
     # ---- reads ---------------------------------------------------------------------------
     def article_hashes(self) -> dict[str, tuple[str, str | None]]:
@@ -541,6 +593,16 @@ class IndexStore:
             passages = self._db.execute("SELECT count(*) FROM passages").fetchone()[0]
         return articles, passages
 
+    def vector_counts(self) -> tuple[int, int]:
+        """(vectors FAISS holds for current passages, stale vectors of deleted ones: HNSW
+        keeps those until its next rebuild)."""
+        with self._lock:
+            return self.index.ntotal - self._stale, self._stale
+
+    def faiss_kind(self) -> str:
+        with self._lock:
+            return describe_faiss(self.index)
+
     def passages(self, rowids: Sequence[int]) -> dict[int, StoredPassage]:
         if not rowids:
             return {}
@@ -574,43 +636,25 @@ class IndexStore:
             exact = isinstance(self.index, faiss.IndexIDMap2) and isinstance(
                 faiss.downcast_index(self.index.index), faiss.IndexFlat
             )
-            # One query is memory-bound: more OpenMP threads only contend (2.5x slower on 2
-            # busy cores). This sets the calling thread's count only, restored after.
+            k = n if exact else max(n, RESCORED_CANDIDATES)
+            if is_hnsw(self.index):
+                # Stale vectors take candidates' places: ask for that many more.
+                stale_share = min(self._stale / self.index.ntotal, 0.5)
+                k = math.ceil(max(k, HNSW_CANDIDATES) / (1 - stale_share))
+            # One query: more OpenMP threads only contend (2.5x slower on 2 busy cores). This
+            # sets the calling thread's count only, restored after.
             threads = faiss.omp_get_max_threads()
             faiss.omp_set_num_threads(1)
-            scan = self._flat_scan()
             try:
-                scores, ids = (scan or self.index).search(
-                    query, n if exact else max(n, RESCORED_CANDIDATES)
-                )
+                scores, ids = self.index.search(query, k)
             finally:
                 faiss.omp_set_num_threads(threads)
-            if not exact:  # re-score the candidates with the exact vectors
+            if not exact:  # re-score the candidates with the exact vectors (stale ones drop)
                 found, vectors = self._vectors_from_db([int(i) for i in ids[0] if i >= 0])
                 exact_scores = vectors @ query[0]
                 best = np.argsort(-exact_scores, kind="stable")[:n]
                 return [(int(found[i]), float(exact_scores[i])) for i in best]
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
-
-    def _flat_scan(self) -> FlatScan | None:
-        """The current flat index split for a parallel scan, when it is large enough to gain
-        (rebuilt after any change to the index; call with ``self._lock`` held)."""
-        if (
-            SPLIT_SCAN_PARTS < 2
-            or self.index.ntotal < self.split_scan_min
-            or not isinstance(self.index, faiss.IndexIDMap2)
-        ):
-            return None
-        key = (self._seen_version, self.index.ntotal, id(self.index))
-        if self._scan is None or self._scan_key != key:
-            if self._scan_pool is None:
-                self._scan_pool = ThreadPoolExecutor(
-                    SPLIT_SCAN_PARTS - 1, "faiss-scan", initializer=_one_openmp_thread
-                )
-            self._scan = None  # let the old copy go before making the new one
-            self._scan = FlatScan(self.index, SPLIT_SCAN_PARTS, self._scan_pool)
-            self._scan_key = key
-        return self._scan
 
     def lexical(self) -> LexicalIndex | None:
         """The BM25 index of the current generation, if it has been built (by any process)."""
@@ -729,6 +773,7 @@ class IndexStore:
 
         Call inside :meth:`writing`. SQLite commits first; FAISS is then written to a temp
         file and renamed, so a crash in between is repaired by :meth:`_reconcile` on open.
+        An index that outgrew its type is then rebuilt (:meth:`refit_faiss`).
         """
         with self._lock:
             new_ids: list[int] = []
@@ -781,15 +826,15 @@ class IndexStore:
                 db.execute(
                     "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'"
                 )
-            if old_rowids:
-                self.index.remove_ids(np.array(old_rowids, dtype=np.int64))
+            self._forget(np.array(old_rowids, dtype=np.int64))
             if new_ids:
                 self.index.add_with_ids(
                     np.vstack(new_vectors).astype(np.float32), np.array(new_ids, dtype=np.int64)
                 )
-            self._rebuild_faiss_if_outgrown()
+            self._count_stale()
             self._save_faiss()
             self._seen_version = self._generation()
+        self.refit_faiss()
 
     def close(self) -> None:
         builder = self._lexical_builder
@@ -797,9 +842,6 @@ class IndexStore:
             builder.join()  # it reads through a connection closed below
         with self._lock:
             self._db.close()
-            self._scan = None
-            if self._scan_pool is not None:
-                self._scan_pool.shutdown()
         with self._text_lock:
             for db in self._text_dbs:
                 db.close()

@@ -9,19 +9,57 @@ weight ``weight``.
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections.abc import Sequence
+import re
+import unicodedata
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
 
-from indexer.lexical import content_words
-from indexer.split import split_sentences
+from indexer.lexical import STOPWORDS, content_words
+from indexer.split import Sentence, split_sentences
 from indexer.store import IndexStore
 from qa.retrieve import Hit
+
+STEM_LENGTH = 5
 
 
 def _stem(word: str) -> str:
     # A 5-letter prefix folds most English inflections (arrested/arrests) without a stemmer.
-    return word[:5]
+    return word[:STEM_LENGTH]
+
+
+def _word_pattern(stems: Iterable[str]) -> re.Pattern[str]:
+    """Matches, in lower-cased NFKC text, the words whose stem is one of ``stems`` (a stem
+    shorter than STEM_LENGTH is the whole word)."""
+    alternatives = [
+        re.escape(stem) + (r"\w*" if len(stem) == STEM_LENGTH else r"\b") for stem in stems
+    ]
+    return re.compile(r"\b(?:" + "|".join(alternatives) + ")")
+
+
+def _stems_by_sentence(
+    stems: Collection[str], pattern: re.Pattern[str], text: str, sentences: Sequence[Sentence]
+) -> list[set[str]]:
+    """For each sentence, the ``stems`` among its content words (``pattern``:
+    :func:`_word_pattern` of ``stems``)."""
+    lowered = text.lower()
+    if len(lowered) != len(text) or not unicodedata.is_normalized("NFKC", text):
+        # Normalising would move offsets: content words sentence by sentence.
+        return [
+            {_stem(w) for w in content_words(text[s.start : s.end])}.intersection(stems)
+            for s in sentences
+        ]
+    # The text is its own NFKC form and lower-cases in place (nearly always): one regex pass
+    # over it instead of a word list per sentence.
+    found: list[set[str]] = [set() for _ in sentences]
+    starts = [s.start for s in sentences]
+    for match in pattern.finditer(lowered):
+        word = match.group()
+        i = bisect.bisect_right(starts, match.start()) - 1
+        if i >= 0 and match.end() <= sentences[i].end and word not in STOPWORDS:
+            found[i].add(_stem(word))
+    return found
 
 
 class LexicalReranker:
@@ -40,15 +78,22 @@ class LexicalReranker:
         df, total = self.store.document_frequency(word)  # cached by the store
         return math.log((total - df + 0.5) / (df + 0.5) + 1)
 
-    def coverage(self, question_weights: dict[str, float], text: str) -> float:
-        """Best share of the question's IDF mass found in two neighbouring sentences."""
+    def coverage(
+        self,
+        question_weights: dict[str, float],
+        text: str,
+        pattern: re.Pattern[str] | None = None,
+    ) -> float:
+        """Best share of the question's IDF mass found in two neighbouring sentences.
+
+        ``pattern``: :func:`_word_pattern` of the question's stems, if already made.
+        """
         total = sum(question_weights.values())
         if total <= 0:
             return 0.0
-        sentences = [
-            {_stem(w) for w in content_words(text[s.start : s.end])} for s in split_sentences(text)
-        ]
-        windows = [a | b for a, b in zip(sentences, sentences[1:], strict=False)] or sentences
+        pattern = pattern or _word_pattern(question_weights)
+        found = _stems_by_sentence(question_weights.keys(), pattern, text, split_sentences(text))
+        windows = [a | b for a, b in zip(found, found[1:], strict=False)] or found
         best = max(
             (sum(v for w, v in question_weights.items() if w in window) for window in windows),
             default=0.0,
@@ -61,9 +106,10 @@ class LexicalReranker:
         weights: dict[str, float] = {}
         for word in content_words(question):
             weights[_stem(word)] = max(weights.get(_stem(word), 0.0), self.idf(word))
+        pattern = _word_pattern(weights)
         rescored = []
         for hit in hits:
-            coverage = self.coverage(weights, hit.text)
+            coverage = self.coverage(weights, hit.text, pattern)
             rescored.append(
                 replace(hit, score=hit.score + self.weight * coverage, coverage=coverage)
             )

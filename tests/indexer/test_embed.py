@@ -15,7 +15,14 @@ import pytest
 from indexer.embed import Embedder, TokenCounter
 from indexer.load import load_path
 from indexer.split import split_passages
-from indexer.store import FAISS_NAME, FlatScan, IndexStore, faiss_ids, new_faiss_index
+from indexer.store import (
+    FAISS_NAME,
+    IndexStore,
+    describe_faiss,
+    faiss_ids,
+    is_hnsw,
+    new_faiss_index,
+)
 from qa.types import Article
 
 REPO = Path(__file__).resolve().parents[2]
@@ -175,11 +182,20 @@ def _unit(n: int, seed: int = 0) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-def test_factory_picks_exact_then_ivf() -> None:
-    assert isinstance(new_faiss_index(384, 10, exact_max=100), faiss.IndexIDMap2)
+def test_factory_picks_exact_then_hnsw_then_ivf() -> None:
+    flat = new_faiss_index(384, 10, exact_max=100, hnsw_max=500)
+    assert isinstance(flat, faiss.IndexIDMap2) and not is_hnsw(flat)
+    assert describe_faiss(flat) == "flat fp16 (exact)"
+    graph = new_faiss_index(384, 300, exact_max=100, hnsw_max=500)
+    assert is_hnsw(graph) and describe_faiss(graph).startswith("HNSW fp16")
+    vectors = _unit(300, seed=2)
+    graph.add_with_ids(vectors, np.arange(300) * 2 + 1)
+    assert sorted(faiss_ids(graph).tolist()) == list(range(1, 600, 2))
+    _, found = graph.search(vectors[:20], 1)
+    assert found[:, 0].tolist() == list(range(1, 40, 2))
     with pytest.raises(ValueError, match="training"):
-        new_faiss_index(384, 1000, exact_max=100)
-    index = new_faiss_index(384, 1000, exact_max=100, train=_unit(2000))
+        new_faiss_index(384, 1000, exact_max=100, hnsw_max=500)
+    index = new_faiss_index(384, 1000, exact_max=100, train=_unit(2000), hnsw_max=500)
     assert isinstance(index, faiss.IndexIVFScalarQuantizer)
     vectors = _unit(1000, seed=1)
     index.add_with_ids(vectors, np.arange(5000, 6000))
@@ -208,54 +224,6 @@ def test_flat_index_holds_fp16_codes_and_scores_exactly(
     store.close()
 
 
-@pytest.mark.parametrize("codes", ["fp16", "fp32"])
-@pytest.mark.parametrize("parts", [2, 3])
-def test_a_flat_scan_in_parts_finds_what_one_scan_finds(codes: str, parts: int) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
-    if codes == "fp16":
-        index = new_faiss_index(384, 1001)
-    else:  # the fp32 flat files of older versions
-        index = faiss.IndexIDMap2(faiss.IndexFlatIP(384))
-    index.add_with_ids(_unit(1001), np.arange(1001, dtype=np.int64) * 3 + 7)
-    with ThreadPoolExecutor(parts - 1) as pool:
-        scan = FlatScan(index, parts, pool)
-        assert sum(part.ntotal for part, _ in scan.parts) == 1001
-        for query in _unit(20, seed=5):
-            for k in (1, 10, 600):  # 600: more than one part holds
-                want_scores, want_ids = index.search(query[None], k)
-                scores, ids = scan.search(query[None], k)
-                assert ids.tolist() == want_ids.tolist()
-                np.testing.assert_allclose(scores, want_scores, rtol=0, atol=1e-6)
-
-
-def test_the_store_splits_large_flat_scans_and_follows_writes(
-    onnx_embedder: Embedder, tmp_path: Path
-) -> None:
-    from indexer.pipeline import Indexer
-
-    store = IndexStore(tmp_path, onnx_embedder.name, onnx_embedder.dim)
-    indexer = Indexer(store, onnx_embedder)
-    indexer.add(_articles(0, 30))
-    queries = [onnx_embedder.encode_query(f"What is topic number {i} about?") for i in (3, 17, 29)]
-    whole = [store.search_dense(q, 8) for q in queries]
-    assert store._scan is None  # 30 passages: one scan
-    store.split_scan_min = 10
-    assert [store.search_dense(q, 8) for q in queries] == whole
-    first = store._scan
-    assert first is not None and len(first.parts) == 2
-    # A write changes the index: the next search splits the new one.
-    indexer.add(_articles(30, 5))
-    query = onnx_embedder.encode_query("Which article is about topic number 33?")
-    best = store.passages([store.search_dense(query, 1)[0][0]])
-    assert next(iter(best.values())).article_id == "a33"
-    assert store._scan is not first and sum(p.ntotal for p, _ in store._scan.parts) == 35
-    indexer.remove(["a33"])
-    found = store.passages([r for r, _ in store.search_dense(query, 35)])
-    assert len(found) == 34 and "a33" not in {p.article_id for p in found.values()}
-    store.close()
-
-
 def _articles(first: int, count: int) -> list[Article]:
     return [
         Article(
@@ -267,28 +235,45 @@ def _articles(first: int, count: int) -> list[Article]:
     ]
 
 
-def _check(store: IndexStore, kind: type) -> None:
+def _check(store: IndexStore, kind: type, hnsw: bool = False) -> None:
+    """The store's FAISS index, in memory and on disk, is of ``kind`` and holds exactly the
+    passages in SQLite."""
     rowids = sorted(r[0] for r in store._db.execute("SELECT rowid FROM passages"))
-    assert isinstance(store.index, kind)
+    assert isinstance(store.index, kind) and is_hnsw(store.index) == hnsw
     assert sorted(store._faiss_ids().tolist()) == rowids
     on_disk = faiss.read_index(str(store.faiss_path))
     assert isinstance(on_disk, kind) and sorted(faiss_ids(on_disk).tolist()) == rowids
 
 
-def test_store_switches_to_ivf_past_the_threshold_and_keeps_working(
+def _best_article(store: IndexStore, embedder: Embedder, question: str, n: int = 1) -> list[str]:
+    hits = store.search_dense(embedder.encode_query(question), n)
+    found = store.passages([r for r, _ in hits])
+    return [found[r].article_id for r, _ in hits]
+
+
+def _small_store(directory: Path, embedder: Embedder, hnsw_max: int) -> IndexStore:
+    """A store whose FAISS type changes at small sizes: flat up to 10 passages."""
+    return IndexStore(directory, embedder.name, embedder.dim, exact_max=10, hnsw_max=hnsw_max)
+
+
+def test_store_goes_flat_then_hnsw_then_ivf_as_it_grows_and_keeps_working(
     onnx_embedder: Embedder, tmp_path: Path
 ) -> None:
     from indexer.pipeline import Indexer
 
-    store = IndexStore(tmp_path, onnx_embedder.name, onnx_embedder.dim, exact_max=30)
+    def open_store() -> IndexStore:
+        return _small_store(tmp_path, onnx_embedder, hnsw_max=30)
+
+    store = open_store()
     indexer = Indexer(store, onnx_embedder)
-    indexer.add(_articles(0, 20))
+    indexer.add(_articles(0, 8))
     _check(store, faiss.IndexIDMap2)
-    indexer.add(_articles(20, 30))  # 50 passages > 30: rebuilt as IVF from SQLite
+    indexer.add(_articles(8, 12))  # 20 passages > 10: rebuilt as HNSW from SQLite
+    _check(store, faiss.IndexIDMap2, hnsw=True)
+    assert _best_article(store, onnx_embedder, "Which article is about topic number 17?") == ["a17"]
+    indexer.add(_articles(20, 30))  # 50 passages > 30: rebuilt as IVF
     _check(store, faiss.IndexIVFScalarQuantizer)
-    query = onnx_embedder.encode_query("Which article is about topic number 42?")
-    best = store.passages([store.search_dense(query, 1)[0][0]])
-    assert next(iter(best.values())).article_id == "a42"
+    assert _best_article(store, onnx_embedder, "Which article is about topic number 42?") == ["a42"]
 
     removed, _ = indexer.remove(["a42", "a3"])
     assert removed == ["a42", "a3"]
@@ -298,7 +283,7 @@ def test_store_switches_to_ivf_past_the_threshold_and_keeps_working(
 
     # A lost FAISS file is rebuilt from SQLite with the type that fits the size.
     (tmp_path / FAISS_NAME).unlink()
-    reopened = IndexStore(tmp_path, onnx_embedder.name, onnx_embedder.dim, exact_max=30)
+    reopened = open_store()
     _check(reopened, faiss.IndexIVFScalarQuantizer)
     # A stale file (one passage too many, one missing) is reconciled on open.
     stale = faiss.read_index(str(tmp_path / FAISS_NAME))
@@ -307,7 +292,7 @@ def test_store_switches_to_ivf_past_the_threshold_and_keeps_working(
     stale.add_with_ids(_unit(1), np.array([10**6], dtype=np.int64))
     faiss.write_index(stale, str(tmp_path / FAISS_NAME))
     reopened.close()
-    again = IndexStore(tmp_path, onnx_embedder.name, onnx_embedder.dim, exact_max=30)
+    again = open_store()
     _check(again, faiss.IndexIVFScalarQuantizer)
     # Below the threshold the same data stays exact.
     again.close()
@@ -315,6 +300,54 @@ def test_store_switches_to_ivf_past_the_threshold_and_keeps_working(
     exact = IndexStore(tmp_path, onnx_embedder.name, onnx_embedder.dim)
     _check(exact, faiss.IndexIDMap2)
     exact.close()
+
+
+def test_hnsw_keeps_deleted_passages_stale_never_returns_them_and_is_rebuilt_when_too_many(
+    onnx_embedder: Embedder, tmp_path: Path
+) -> None:
+    from indexer.pipeline import Indexer
+
+    def open_store() -> IndexStore:
+        return _small_store(tmp_path, onnx_embedder, hnsw_max=1000)
+
+    store = open_store()
+    indexer = Indexer(store, onnx_embedder)
+    indexer.add(_articles(0, 40))
+    _check(store, faiss.IndexIDMap2, hnsw=True)
+    question = "Which article is about topic number 12?"
+    assert _best_article(store, onnx_embedder, question) == ["a12"]
+    reader = open_store()  # another process's view, e.g. qa-serve's
+
+    # One passage of 40 deleted (and one rewritten): under the stale share, the graph keeps
+    # their vectors, but no search returns them.
+    indexer.remove(["a12"])
+    indexer.add([Article(id="a5", title="Article 5", text="Article 5 was rewritten today.")])
+    assert store.index.ntotal == 41 and store._stale == 2
+    assert not store.refit_due()
+    for view in (store, reader):
+        view.refresh()
+        found = _best_article(view, onnx_embedder, question, n=50)
+        assert len(found) == 39 and "a12" not in found
+    assert reader._stale == 2
+    store.close()
+    reopened = open_store()  # the stale vectors are counted again on open, and skipped
+    assert reopened._stale == 2
+    assert len(_best_article(reopened, onnx_embedder, question, n=50)) == 39
+    reopened.close()
+
+    # Past a tenth stale, the next write rebuilds the graph from SQLite.
+    store = open_store()
+    indexer = Indexer(store, onnx_embedder)
+    indexer.remove([f"a{i}" for i in range(20, 23)])
+    _check(store, faiss.IndexIDMap2, hnsw=True)
+    assert store._stale == 0 and store.index.ntotal == 36
+    reader.refresh()
+    assert reader._stale == 0 and reader.index.ntotal == 36
+    assert _best_article(reader, onnx_embedder, "Which article is about topic number 30?") == [
+        "a30"
+    ]
+    reader.close()
+    store.close()
 
 
 def test_the_onnx_cache_key_follows_the_weights_content(tmp_path: Path) -> None:
