@@ -12,6 +12,7 @@ from pathlib import Path
 from indexer.embed import Embedder, TokenCounter
 from indexer.load import LoadError
 from indexer.pipeline import AddReport, Indexer
+from indexer.split import split_sentences
 from indexer.store import ArticleSummary, IndexStore
 from qa.answer import build_answers
 from qa.calibrate import Calibration, answer_scores, calibration_path
@@ -159,7 +160,9 @@ class Engine:
         The reader's cost grows with every token it reads, so it reads the best passage first
         and the next ``rerank_passages - 1`` only when that one's best span scores below
         ``read_more_below`` or the reader doubts the passage answers at all
-        (``read_more_no_answer``).
+        (``read_more_no_answer``). The best passage itself is first read as a window around
+        the reranker's best sentence pair (``read_window_tokens``, :meth:`_focus_window`),
+        and whole only when the same two rules doubt the window.
         """
         self.store.refresh()
         query = f"{context.strip()} {question}" if context and context.strip() else question
@@ -171,20 +174,55 @@ class Engine:
         read_more_below = self.settings.read_more_below
         if read_more_below is None:
             read_more_below = self.reader.read_more_below
+
+        def sure(spans: list[Span]) -> bool:
+            return bool(spans) and (
+                spans[0].score >= read_more_below
+                and spans[0].no_answer < self.settings.read_more_no_answer
+            )
+
+        window = self._focus_window(read[0]) if read_more_below < 1.0 else None
+        if window is not None:
+            start, end = window
+            spans = self.reader.read(question, [read[0].text[start:end]], top_n=10)
+            if sure(spans):
+                shifted = [
+                    dataclasses.replace(s, start=s.start + start, end=s.end + start) for s in spans
+                ]
+                return hits, read[:1], shifted
         if read_more_below >= 1.0 or len(read) == 1:
             return hits, read, self.reader.read(question, [h.text for h in read], top_n=10)
         spans = self.reader.read(question, [read[0].text], top_n=10)
-        if (
-            spans
-            and spans[0].score >= read_more_below
-            and spans[0].no_answer < self.settings.read_more_no_answer
-        ):
+        if sure(spans):
             return hits, read[:1], spans
         more = self.reader.read(question, [h.text for h in read[1:]], top_n=10)
         shifted = [dataclasses.replace(s, passage_index=s.passage_index + 1) for s in more]
         # The reader's own order: score, then raw logit.
         spans = sorted(spans + shifted, key=lambda s: (-s.score, -s.logit))[:10]
         return hits, read, spans
+
+    def _focus_window(self, hit: Hit) -> tuple[int, int] | None:
+        """``[start, end)`` in ``hit.text`` of the whole sentences around the reranker's best
+        sentence pair that fit ``read_window_tokens`` word pieces, grown one sentence at a
+        time on alternate sides; None when the setting is 0 (off) or the passage fits anyway."""
+        budget = self.settings.read_window_tokens
+        if not budget or hit.focus is None:
+            return None
+        sentences = split_sentences(hit.text)
+        counts = self.indexer.count_tokens([hit.text[s.start : s.end] for s in sentences])
+        if sum(counts) <= budget:
+            return None
+        lo = next(i for i, s in enumerate(sentences) if s.start >= hit.focus[0])
+        hi = max(i for i, s in enumerate(sentences) if s.end <= hit.focus[1])
+        used = sum(counts[lo : hi + 1])
+        grown = True
+        while grown:
+            grown = False
+            if lo > 0 and used + counts[lo - 1] <= budget:
+                lo, used, grown = lo - 1, used + counts[lo - 1], True
+            if hi + 1 < len(sentences) and used + counts[hi + 1] <= budget:
+                hi, used, grown = hi + 1, used + counts[hi + 1], True
+        return sentences[lo].start, sentences[hi].end
 
     def ask_traced(
         self, question: str, k: int = 3, context: str | None = None, depth: int = 0

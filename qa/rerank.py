@@ -83,22 +83,23 @@ class LexicalReranker:
         question_weights: dict[str, float],
         text: str,
         pattern: re.Pattern[str] | None = None,
-    ) -> float:
-        """Best share of the question's IDF mass found in two neighbouring sentences.
+    ) -> tuple[float, tuple[int, int] | None]:
+        """Best share of the question's IDF mass found in two neighbouring sentences, and
+        where those sentences are in ``text`` (``[start, end)``; None without sentences).
 
         ``pattern``: :func:`_word_pattern` of the question's stems, if already made.
         """
+        sentences = split_sentences(text)
         total = sum(question_weights.values())
-        if total <= 0:
-            return 0.0
+        if total <= 0 or not sentences:
+            return 0.0, None
         pattern = pattern or _word_pattern(question_weights)
-        found = _stems_by_sentence(question_weights.keys(), pattern, text, split_sentences(text))
+        found = _stems_by_sentence(question_weights.keys(), pattern, text, sentences)
         windows = [a | b for a, b in zip(found, found[1:], strict=False)] or found
-        best = max(
-            (sum(v for w, v in question_weights.items() if w in window) for window in windows),
-            default=0.0,
-        )
-        return best / total
+        weights = [sum(v for w, v in question_weights.items() if w in window) for window in windows]
+        best = max(range(len(weights)), key=weights.__getitem__)  # the first of equals
+        last = min(best + 1, len(sentences) - 1)
+        return weights[best] / total, (sentences[best].start, sentences[last].end)
 
     def rerank(self, question: str, hits: Sequence[Hit]) -> list[Hit]:
         if not hits or self.weight <= 0:
@@ -109,8 +110,10 @@ class LexicalReranker:
         pattern = _word_pattern(weights)
         rescored = []
         for hit in hits:
-            coverage = self.coverage(weights, hit.text, pattern)
+            coverage, focus = self.coverage(weights, hit.text, pattern)
             rescored.append(
-                replace(hit, score=hit.score + self.weight * coverage, coverage=coverage)
+                replace(
+                    hit, score=hit.score + self.weight * coverage, coverage=coverage, focus=focus
+                )
             )
         return sorted(rescored, key=lambda h: h.score, reverse=True)

@@ -29,6 +29,8 @@ class Hit:
     dense_rank: int | None
     sparse_rank: int | None
     coverage: float = 0.0  # set by the reranker: question IDF share in one sentence pair
+    # Set by the reranker: [start, end) in ``text`` of that sentence pair (None: no sentence).
+    focus: tuple[int, int] | None = None
 
 
 class HybridRetriever:

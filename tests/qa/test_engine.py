@@ -71,8 +71,13 @@ def test_the_reader_reads_more_passages_only_when_the_first_is_weak(demo_index) 
     from qa.engine import Engine
     from qa.settings import Settings
 
-    always = Engine(Settings(index_dir=demo_index, read_more_below=1.0))
-    never = Engine(Settings(index_dir=demo_index, read_more_below=0.0, read_more_no_answer=1.0))
+    # The rule itself, on whole passages (the window read first is tested below).
+    always = Engine(Settings(index_dir=demo_index, read_window_tokens=0, read_more_below=1.0))
+    never = Engine(
+        Settings(
+            index_dir=demo_index, read_window_tokens=0, read_more_below=0.0, read_more_no_answer=1.0
+        )
+    )
     never.reader = always.reader  # one loaded model for both
     hits, read, spans = always.read_candidates(QUESTION_309)
     assert read == hits[:3] and {s.passage_index for s in spans} <= {0, 1, 2}
@@ -81,7 +86,12 @@ def test_the_reader_reads_more_passages_only_when_the_first_is_weak(demo_index) 
     # Reading in two steps finds the same spans as reading everything at once.
     for threshold in (0.0, 0.5, 0.999):
         stepwise = Engine(
-            Settings(index_dir=demo_index, read_more_below=threshold, read_more_no_answer=1.0)
+            Settings(
+                index_dir=demo_index,
+                read_window_tokens=0,
+                read_more_below=threshold,
+                read_more_no_answer=1.0,
+            )
         )
         stepwise.reader = always.reader
         _, read2, spans2 = stepwise.read_candidates("Who was born in Warsaw?")
@@ -99,13 +109,62 @@ def test_the_reader_reads_more_passages_when_it_doubts_the_first_answers(demo_in
     from qa.engine import Engine
     from qa.settings import Settings
 
-    first = Engine(Settings(index_dir=demo_index, read_more_below=1.0))
+    # The rule itself, on whole passages (the window read first is tested below).
+    first = Engine(Settings(index_dir=demo_index, read_window_tokens=0, read_more_below=1.0))
     doubt = first.read_candidates(QUESTION_309)[2]
     no_answer = next(s.no_answer for s in doubt if s.passage_index == 0)
     assert 0.0 < no_answer < 1.0
     for limit, passages in ((no_answer, 3), (min(1.0, no_answer * 2), 1)):
         engine = Engine(
-            Settings(index_dir=demo_index, read_more_below=0.0, read_more_no_answer=limit)
+            Settings(
+                index_dir=demo_index,
+                read_window_tokens=0,
+                read_more_below=0.0,
+                read_more_no_answer=limit,
+            )
         )
         engine.reader = first.reader
         assert len(engine.read_candidates(QUESTION_309)[1]) == passages
+
+
+def test_the_best_passage_is_read_first_as_a_window_of_sentences_around_the_focus(
+    demo_index,  # noqa: ANN001
+) -> None:
+    from indexer.split import split_sentences
+    from qa.engine import Engine
+    from qa.settings import Settings
+
+    whole = Engine(Settings(index_dir=demo_index, read_window_tokens=0))
+    windowed = Engine(Settings(index_dir=demo_index, read_window_tokens=64))
+    windowed.reader = whole.reader  # one loaded model for both
+    hits, read, spans = windowed.read_candidates(QUESTION_309)
+    best = hits[0]
+    assert whole._focus_window(best) is None  # off
+    start, end = windowed._focus_window(best)
+    # Whole sentences, holding the reranker's best pair, within the budget, inside the passage.
+    sentences = [(s.start, s.end) for s in split_sentences(best.text)]
+    assert start in {s for s, _ in sentences} and end in {e for _, e in sentences}
+    assert start <= best.focus[0] < best.focus[1] <= end
+    assert (start, end) != (0, len(best.text))
+    # (a best pair longer than the budget is read alone)
+    count = windowed.indexer.count_tokens
+    pair = count([best.text[best.focus[0] : best.focus[1]]])[0]
+    assert count([best.text[start:end]])[0] <= max(64, pair)
+    # The reader was sure of the window: its spans are offsets into the whole passage.
+    assert read == hits[:1] and spans
+    assert all(start <= s.start < s.end <= end for s in spans)
+    assert best.text[spans[0].start : spans[0].end] == "309"
+    result = windowed.ask(QUESTION_309)
+    article = windowed.get_article(result.answers[0].article.id)
+    assert article.text[result.answers[0].start : result.answers[0].end] == "309"
+
+    # A window the reader is not sure of is read again whole: the same spans as without it.
+    for question in (QUESTION_309, "Who was born in Warsaw?"):
+        unsure = Engine(
+            Settings(index_dir=demo_index, read_window_tokens=64, read_more_no_answer=0.0)
+        )
+        plain = Engine(
+            Settings(index_dir=demo_index, read_window_tokens=0, read_more_no_answer=0.0)
+        )
+        unsure.reader = plain.reader = whole.reader
+        assert unsure.read_candidates(question)[1:] == plain.read_candidates(question)[1:]
