@@ -79,8 +79,8 @@ def measure(index_dir: Path, queries: np.ndarray) -> list[dict]:
     from indexer.store import (
         DB_NAME,
         HNSW_EF_SEARCH,
-        HNSW_NEIGHBOURS,
         IndexStore,
+        describe_faiss,
         is_hnsw,
         ivf_nprobe,
     )
@@ -126,7 +126,7 @@ def measure(index_dir: Path, queries: np.ndarray) -> list[dict]:
         for ef in (64, 128, HNSW_EF_SEARCH, 2 * HNSW_EF_SEARCH):
             graph.hnsw.efSearch = ef
             found, took = timed(lambda q: [i for i, _ in store.search_dense(q, 10)])
-            label = f"store: HNSW fp16 M={HNSW_NEIGHBOURS} efSearch={ef} + exact re-score"
+            label = f"store: {describe_faiss(index)} + exact re-score"
             label += " (default)" if ef == HNSW_EF_SEARCH else ""
             rows.append(
                 {"dense search": label, "nprobe": "", "recall@10": recall(found), **_ms(took)}

@@ -172,7 +172,7 @@ def describe_faiss(index: faiss.Index) -> str:
         return f"IVF-SQ8 (nlist {index.nlist}, nprobe {index.nprobe})"
     inner = faiss.downcast_index(index.index)
     if isinstance(inner, faiss.IndexHNSW):
-        return f"HNSW fp16 (M {HNSW_NEIGHBOURS}, efSearch {inner.hnsw.efSearch})"
+        return f"HNSW fp16 (M {inner.hnsw.nb_neighbors(1)}, efSearch {inner.hnsw.efSearch})"
     if isinstance(inner, faiss.IndexScalarQuantizer):
         return "flat fp16 (exact)"
     return "flat fp32 (exact)"
@@ -307,10 +307,9 @@ class IndexStore:
                 db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, value))
             db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0')")
 
-    def _new_faiss(self, db: sqlite3.Connection | None = None) -> faiss.Index:
-        """An empty index of the type that suits the passages in SQLite (trained if needed)."""
-        db = db or self._db
-        rowids = np.array([r[0] for r in db.execute("SELECT rowid FROM passages")], dtype=np.int64)
+    def _new_faiss(self, rowids: np.ndarray, db: sqlite3.Connection | None = None) -> faiss.Index:
+        """An empty index of the type that suits these passages (trained on their vectors if
+        needed)."""
         if len(rowids) <= self.hnsw_max:
             return new_faiss_index(self.dim, len(rowids), self.exact_max, hnsw_max=self.hnsw_max)
         size = min(len(rowids), ivf_lists(len(rowids)) * IVF_TRAIN_PER_LIST)
@@ -325,20 +324,20 @@ class IndexStore:
 
     def _built_faiss(self, db: sqlite3.Connection | None = None) -> faiss.Index:
         """A new index of the fitting type holding every vector in SQLite."""
-        db = db or self._db
-        index = self._new_faiss(db)
-        rowids = [r[0] for r in db.execute("SELECT rowid FROM passages")]
-        self._add_vectors_from_db(rowids, index, db)
+        rowids = self._db_rowids(db)
+        index = self._new_faiss(rowids, db)
+        self._add_vectors_from_db(rowids.tolist(), index, db)
         return index
 
     def _load_faiss(self) -> faiss.Index:
         if not self.faiss_path.exists():
-            return self._new_faiss()  # filled from SQLite by the reconciliation that follows
+            # Filled from SQLite by the reconciliation that follows.
+            return self._new_faiss(self._db_rowids())
         try:
             index = faiss.read_index(str(self.faiss_path))
         except RuntimeError:
             # A torn or foreign file: SQLite holds every vector, so rebuild from it.
-            return self._new_faiss()
+            return self._new_faiss(self._db_rowids())
         if index.d != self.dim:
             raise IndexMismatchError(
                 f"{self.faiss_path} holds {index.d}-dim vectors, the model gives {self.dim}"
@@ -352,10 +351,9 @@ class IndexStore:
     def _faiss_ids(self) -> np.ndarray:
         return faiss_ids(self.index)
 
-    def _db_rowids(self) -> np.ndarray:
-        return np.array(
-            [r[0] for r in self._db.execute("SELECT rowid FROM passages")], dtype=np.int64
-        )
+    def _db_rowids(self, db: sqlite3.Connection | None = None) -> np.ndarray:
+        rows = (db or self._db).execute("SELECT rowid FROM passages")
+        return np.array([r[0] for r in rows], dtype=np.int64)
 
     def _forget(self, rowids: np.ndarray) -> None:
         """Take these passages' vectors out of FAISS (HNSW cannot: they stay, stale)."""
@@ -408,7 +406,7 @@ class IndexStore:
         if np.array_equal(np.sort(faiss_ids), np.sort(db_ids)):
             return  # the usual case
         if len(faiss_ids) != len(np.unique(faiss_ids)):
-            self.index = self._new_faiss()
+            self.index = self._new_faiss(db_ids)
             missing = db_ids
         else:
             extra = np.setdiff1d(faiss_ids, db_ids, assume_unique=True)

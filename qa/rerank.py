@@ -89,9 +89,9 @@ class LexicalReranker:
 
         ``pattern``: :func:`_word_pattern` of the question's stems, if already made.
         """
-        sentences = split_sentences(text)
         total = sum(question_weights.values())
-        if total <= 0 or not sentences:
+        sentences = split_sentences(text) if total > 0 else []
+        if not sentences:
             return 0.0, None
         pattern = pattern or _word_pattern(question_weights)
         found = _stems_by_sentence(question_weights.keys(), pattern, text, sentences)
