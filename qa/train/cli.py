@@ -32,7 +32,7 @@ app = typer.Typer(
 @app.command("train")
 def train_cmd(
     train_file: Annotated[
-        Path, typer.Option(help="SQuAD v1.1 train JSON (.json or .json.gz), relative to the repo.")
+        Path, typer.Option(help="SQuAD v1.1 or 2.0 train JSON (.json or .json.gz).")
     ] = DEFAULT_TRAIN_FILE,
     ambiguous_ids: Annotated[
         Path | None,
@@ -137,6 +137,38 @@ def train_cmd(
             help="Stop after this many steps in this process (timing runs); no export then."
         ),
     ] = None,
+    unanswerable_ratio: Annotated[
+        float,
+        typer.Option(
+            help="SQuAD 2.0 train files: add this share of the unanswerable questions, on the "
+            "passage of their plausible answer, labelled [CLS]."
+        ),
+    ] = 0.0,
+    topical_ratio: Annotated[
+        float,
+        typer.Option(
+            help="Add this share of questions paired with the BM25-best passage of another "
+            "article (without the answer), labelled [CLS]."
+        ),
+    ] = 0.0,
+    long_question_ratio: Annotated[
+        float,
+        typer.Option(
+            help="Open this share of the questions with a sentence of their passage that "
+            "does not hold the answer (context, then the question)."
+        ),
+    ] = 0.0,
+    title_prefix: Annotated[
+        bool,
+        typer.Option(help="Read the article title before each context, as the engine does."),
+    ] = False,
+    holdout_mod: Annotated[
+        int,
+        typer.Option(
+            help="Hold out of training the articles whose title's sha1 is 0 modulo this "
+            "(0: none); calibration is fitted on them."
+        ),
+    ] = 0,
     time_budget_min: Annotated[
         float | None,
         typer.Option(
@@ -171,6 +203,11 @@ def train_cmd(
         contexts=contexts,
         passage_max_tokens=passage_max_tokens,
         keep_noanswer=keep_noanswer,
+        unanswerable_ratio=unanswerable_ratio,
+        topical_ratio=topical_ratio,
+        long_question_ratio=long_question_ratio,
+        title_prefix=title_prefix,
+        holdout_mod=holdout_mod,
         checkpoint_minutes=checkpoint_minutes,
         checkpoint_steps=checkpoint_steps,
         log_every=log_every,

@@ -80,6 +80,20 @@ class TrainConfig:
     # by a blank line) cut by the indexer's splitter, so the reader trains on what it reads
     contexts: str = "paragraphs"
     passage_max_tokens: int = 250
+    # SQuAD 2.0 files: this share of the unanswerable questions join as [CLS] features on the
+    # passage holding their plausible answer (adversarial "not found" cases)
+    unanswerable_ratio: float = 0.0
+    # this share of the questions paired with the most similar passage of *another* article
+    # (BM25 over all passages), labelled [CLS]: the topical "not in the corpus" case
+    topical_ratio: float = 0.0
+    # this share of the questions get a sentence of their passage (one without the answer)
+    # put before them: users' questions that open with context, then ask
+    long_question_ratio: float = 0.0
+    # read the title before the passage ("Title\n\npassage"), as the engine does
+    title_prefix: bool = False
+    # articles whose title hashes to 0 modulo this are held out of training (0: none), for
+    # fitting calibration and thresholds on articles the reader never trained on here
+    holdout_mod: int = 0
     keep_noanswer: float = 0.1
     checkpoint_minutes: float = 10.0
     checkpoint_steps: int = 0
@@ -116,6 +130,21 @@ def _ambiguous_path(train_file: Path) -> Path:
     return train_file.with_name(name + ".ambiguous_ids.txt")
 
 
+def is_holdout_title(title: str, holdout_mod: int) -> bool:
+    """Whether a SQuAD train article is held out of training (stable across runs and files)."""
+    if holdout_mod <= 0:
+        return False
+    return int(hashlib.sha1(title.encode("utf-8")).hexdigest(), 16) % holdout_mod == 0
+
+
+def display_title(title: str) -> str:
+    """A SQuAD title as a reader sees a headline: ``Super_Bowl_50`` -> ``Super Bowl 50``
+    (its page name, so percent-escapes are decoded too)."""
+    from urllib.parse import unquote
+
+    return unquote(title).replace("_", " ")
+
+
 def load_examples(cfg: TrainConfig) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """Seeded subset of the non-ambiguous train questions, plus same-article negatives.
 
@@ -133,14 +162,24 @@ def load_examples(cfg: TrainConfig) -> tuple[list[dict[str, Any]], dict[str, int
         ambiguous = set(amb_path.read_text().split())
 
     pool: list[tuple[int, int, dict[str, Any]]] = []  # (article index, paragraph index, qa)
-    n_total = 0
+    impossible: list[tuple[int, int, dict[str, Any]]] = []  # SQuAD 2.0 unanswerables
+    n_total = n_held = 0
+    held_articles = 0
     for ai, art in enumerate(data):
+        if is_holdout_title(art["title"], cfg.holdout_mod):
+            held_articles += 1
+            n_held += sum(len(p["qas"]) for p in art["paragraphs"])
+            n_total += sum(len(p["qas"]) for p in art["paragraphs"])
+            continue
         for pi, para in enumerate(art["paragraphs"]):
             for qa in para["qas"]:
                 n_total += 1
                 if qa["id"] in ambiguous:
                     continue
-                pool.append((ai, pi, qa))
+                if qa.get("is_impossible"):
+                    impossible.append((ai, pi, qa))
+                else:
+                    pool.append((ai, pi, qa))
 
     if cfg.negatives not in ("random", "similar"):
         raise ValueError(f"negatives must be 'random' or 'similar', not {cfg.negatives!r}")
@@ -152,7 +191,7 @@ def load_examples(cfg: TrainConfig) -> tuple[list[dict[str, Any]], dict[str, int
     contexts = _ArticleContexts(data, cfg)
 
     examples: list[dict[str, Any]] = []
-    n_not_found = 0
+    n_not_found = n_long = 0
     for ai, pi, qa in chosen:
         ans = qa["answers"][0]
         placed = contexts.positive(ai, pi, ans["answer_start"], ans["text"], rng)
@@ -160,13 +199,38 @@ def load_examples(cfg: TrainConfig) -> tuple[list[dict[str, Any]], dict[str, int
             n_not_found += 1
             continue
         context, start = placed
+        question = qa["question"]
+        if rng.random() < cfg.long_question_ratio:
+            lead = _context_sentence(context, start, start + len(ans["text"]), rng)
+            if lead:
+                question = f"{lead} {question.strip()}"
+                n_long += 1
+        prefix = contexts.prefix(ai)
         examples.append(
             {
                 "id": qa["id"],
-                "question": qa["question"],
-                "context": context,
-                "answer_start": start,
+                "question": question,
+                "context": prefix + context,
+                "answer_start": start + len(prefix),
                 "answer_text": ans["text"],
+            }
+        )
+
+    # SQuAD 2.0's unanswerable questions, on the passage their plausible answer sits in
+    rng.shuffle(impossible)
+    n_impossible = round(cfg.unanswerable_ratio * len(impossible))
+    for ai, pi, qa in impossible[:n_impossible]:
+        plausible = (qa.get("plausible_answers") or [{"answer_start": 0, "text": ""}])[0]
+        placed = contexts.positive(ai, pi, plausible["answer_start"], plausible["text"], rng)
+        if placed is None:
+            continue
+        examples.append(
+            {
+                "id": qa["id"] + "-impossible",
+                "question": qa["question"],
+                "context": contexts.prefix(ai) + placed[0],
+                "answer_start": -1,
+                "answer_text": "",
             }
         )
 
@@ -180,17 +244,40 @@ def load_examples(cfg: TrainConfig) -> tuple[list[dict[str, Any]], dict[str, int
             {
                 "id": qa["id"] + "-neg",
                 "question": qa["question"],
-                "context": context,
+                "context": contexts.prefix(ai) + context,
                 "answer_start": -1,
                 "answer_text": "",
             }
         )
+    n_topical = round(cfg.topical_ratio * len(chosen))
+    topical = chosen[n_neg : n_neg + n_topical]
+    for (ai, _, qa), found in zip(
+        topical, contexts.other_article(topical, rng), strict=True
+    ):
+        if found is None:
+            continue
+        bj, text = found
+        negatives.append(
+            {
+                "id": qa["id"] + "-topical",
+                "question": qa["question"],
+                "context": contexts.prefix(bj) + text,
+                "answer_start": -1,
+                "answer_text": "",
+            }
+        )
+    n_positive = sum(1 for e in examples if e["answer_start"] >= 0)
     stats = {
         "questions_in_file": n_total,
-        "ambiguous_dropped": n_total - len(pool),
+        "held_out_articles": held_articles,
+        "held_out_questions": n_held,
+        "ambiguous_dropped": n_total - n_held - len(pool) - len(impossible),
         "pool": len(pool),
-        "positives": len(examples),
+        "positives": n_positive,
+        "long_questions": n_long,
+        "unanswerable": len(examples) - n_positive,
         "negatives": len(negatives),
+        "topical_negatives": sum(1 for e in negatives if e["id"].endswith("-topical")),
         "articles_covered": len({ai for ai, _, _ in chosen}),
     }
     if cfg.contexts == "passages":
@@ -227,6 +314,50 @@ class _ArticleContexts:
             )
             self._passages[ai] = (offsets, [(p.start, p.end) for p in passages], text)
         return self._passages[ai]
+
+    def prefix(self, ai: int) -> str:
+        """What the reader reads before the context: the title, when titles are read."""
+        if not self.cfg.title_prefix:
+            return ""
+        return display_title(self.data[ai]["title"]) + "\n\n"
+
+    def other_article(
+        self, questions: list[tuple[int, int, dict[str, Any]]], rng: random.Random
+    ) -> list[tuple[int, str] | None]:
+        """Per question, (article, passage) of the BM25-best passage of *another* article
+        without the answer string: a neighbour that looks relevant and cannot answer."""
+        if not questions:
+            return []
+        import bm25s
+
+        owners: list[int] = []
+        corpus: list[str] = []
+        for ai in range(len(self.data)):
+            if is_holdout_title(self.data[ai]["title"], self.cfg.holdout_mod):
+                continue
+            for text in self.texts(ai):
+                owners.append(ai)
+                corpus.append(text)
+        retriever = bm25s.BM25()
+        retriever.index(bm25s.tokenize(corpus, stopwords="en", show_progress=False),
+                        show_progress=False)
+        queries = bm25s.tokenize(
+            [qa["question"] for _, _, qa in questions], stopwords="en", show_progress=False
+        )
+        docs, _ = retriever.retrieve(queries, k=20, show_progress=False, n_threads=1)
+        found: list[tuple[int, str] | None] = []
+        for (ai, _, qa), row in zip(questions, docs, strict=True):
+            answer = qa["answers"][0]["text"].lower()
+            pick = next(
+                (
+                    int(j)
+                    for j in row
+                    if owners[int(j)] != ai and answer not in corpus[int(j)].lower()
+                ),
+                None,
+            )
+            found.append(None if pick is None else (owners[pick], corpus[pick]))
+        return found
 
     def texts(self, ai: int) -> list[str]:
         if self.cfg.contexts == "paragraphs":
@@ -274,6 +405,21 @@ class _ArticleContexts:
         return self._words[ai]
 
 
+def _context_sentence(context: str, a0: int, a1: int, rng: random.Random) -> str | None:
+    """A sentence of the context that does not overlap the answer, to open a question with."""
+    from indexer.split import split_sentences
+
+    spans = [
+        (s.start, s.end)
+        for s in split_sentences(context)
+        if (s.end <= a0 or s.start >= a1) and 5 <= len(context[s.start : s.end].split()) <= 40
+    ]
+    if not spans:
+        return None
+    s, e = rng.choice(spans)
+    return " ".join(context[s:e].split())
+
+
 def _most_similar(
     question: str,
     candidates: list[int],
@@ -288,12 +434,13 @@ def _most_similar(
 
 
 def truncate_question(tokenizer: Any, question: str, max_tokens: int) -> str:
-    """Cut the question at a token boundary so it has at most ``max_tokens`` word pieces."""
+    """Keep the question's last ``max_tokens`` word pieces, cut at a token boundary."""
     question = question.strip()
     enc = tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)
     if len(enc["input_ids"]) <= max_tokens:
         return question
-    return question[: enc["offset_mapping"][max_tokens - 1][1]]
+    # the asking part of a long question comes last ("<context sentence>. Which animal ...?")
+    return question[enc["offset_mapping"][-max_tokens][0] :]
 
 
 def build_features(
@@ -448,6 +595,11 @@ def _plan_key(cfg: TrainConfig) -> dict[str, Any]:
         "contexts",
         "passage_max_tokens",
         "keep_noanswer",
+        "unanswerable_ratio",
+        "topical_ratio",
+        "long_question_ratio",
+        "title_prefix",
+        "holdout_mod",
         "time_budget_min",
         "base_model",
     ]
