@@ -5,7 +5,7 @@ Article, Passage, Answer and AskResult: one definition each."""
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -54,10 +54,16 @@ class ArticleRef(BaseModel):
 
 
 class Answer(BaseModel):
-    """A verbatim answer: ``text`` and ``quote`` are ``article.text`` at their offsets."""
+    """A verbatim answer: ``text`` and ``quote`` are the article's ``field`` at their offsets
+    (``article.text[start:end] == text``, or ``article.title[start:end]`` for a headline)."""
 
     text: str = Field(description="The short answer span, verbatim.")
-    start: int = Field(description="Offset of `text` in the article text.")
+    field: Literal["text", "title"] = Field(
+        default="text",
+        description="Which article field the offsets point into: the text, or the title "
+        "(an answer quoted from the headline).",
+    )
+    start: int = Field(description="Offset of `text` in the article's `field`.")
     end: int
     quote: str = Field(description="The sentence(s) holding the answer, verbatim.")
     quote_start: int
