@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlsplit
 
 import ftfy
 
-__all__ = ["clean_text", "repair_text", "title_from_url"]
+__all__ = ["boilerplate_spans", "clean_text", "mask_boilerplate", "repair_text", "title_from_url"]
 
 # ftfy, limited to repairs: fix mojibake and broken bytes, but keep the author's characters
 # (curly quotes, ligatures, full-width forms) so quotes stay verbatim, and do not unescape
@@ -115,6 +115,129 @@ def _clean_once(text: str) -> str:
     text = _MANY_NEWLINES.sub("\n\n", "\n".join(lines)).strip()
     paragraphs = [p for p in text.split("\n\n") if not _BOILERPLATE.match(p)]
     return "\n\n".join(paragraphs).strip()
+
+
+# ---- news furniture ---------------------------------------------------------------------
+# Scraped agency and network copy carries datelines, bylines, photo captions and credits,
+# newsletter promos and link lists inside the text. They may stay in the stored text (so
+# offsets of loaded articles stay valid), but are never answers or quotes: the engine reads
+# the text with them blanked out (same length, so every offset still holds).
+
+_AGENCY = (
+    r"(?:CNN(?:\s+(?:Business|Sport|Travel|Style|Politics|Health))?|Reuters|AP|AFP|"
+    r"The\s+Associated\s+Press|Associated\s+Press|Bloomberg|BBC(?:\s+News)?|UPI|dpa|Xinhua)"
+)
+_DASH = r"[—–-]{1,2}"
+_PLACE = r"[A-Z][\w.'’]*(?:[ -][A-Za-z][\w.'’]*){0,4}"  # "New York", "Seoul, South Korea"
+_CAPS_PLACE = r"[A-Z][A-Z.'’]+(?:[ -][A-Z][A-Z.'’]+){0,3}"  # "KYIV", "NEW YORK"
+# "Washington CNN —", "New York CNN Business —", "LONDON (Reuters) -", "LONDON, March 3
+# (Reuters) -", "NEW YORK (AP) —", "(CNN) —", "CNN —", "KYIV, Ukraine —"
+_DATELINE = re.compile(
+    r"^(?:"
+    rf"\(?{_AGENCY}\)?\s*{_DASH}\s*"
+    rf"|{_PLACE}(?:,\s*{_PLACE})?"
+    rf"(?:,\s*[A-Z][a-z]{{2,8}}\.?\s+\d{{1,2}})?\s*\(?{_AGENCY}\)?\s*{_DASH}\s*"
+    rf"|{_CAPS_PLACE}(?:,\s*{_PLACE})?\s*[—–]\s*"
+    r")"
+)
+# Lines that are furniture whatever their length ...
+_FURNITURE_LINE = re.compile(
+    r"^(?:"
+    # captions and credits
+    r"©|\(c\)\s|(?:Photo|Photos|Image|Images|Picture|Photograph|Caption|Credit|Video|Watch|"
+    r"Listen|Gallery|Image source|Image caption|Media caption|Getty Images)\s*[:,]"
+    # promos
+    r"|(?:Sign up (?:for|to|here|now)|Subscribe (?:to|now|for|here)|Get (?:our|the|a) [\w'’ ]*"
+    r"newsletter|Follow (?:us|\w+(?: \w+)?) on (?:Twitter|X|Facebook|Instagram)|Click here"
+    r"|Already a subscriber|Download (?:the|our) (?:\w+ )?app)\b"
+    # agency trailers
+    r"|\(?(?:Reporting|Additional reporting|Writing|Editing|Compiled) by\b"
+    r"|Our Standards:"
+    r"|_{3,}$|[-*•=]{3,}$"
+    r")"
+)
+# ... and lines that are furniture when short (a sentence may start the same way).
+_FURNITURE_SHORT = re.compile(
+    r"^(?:Read more|Read More|READ MORE|Related|RELATED|More from|More on|Advertisement"
+    r"|ADVERTISEMENT|Share|Story continues|Continue reading|Log in|Sign in|SUBSCRIBE"
+    r"|Subscribe|Most Read|Most read|Trending|Recommended|See also|Don't miss|Also read"
+    r"|ALSO READ|Updated|Published|Posted|Last updated|Sign up|Newsletter)\b"
+)
+_SHORT_WORDS = 12
+_BYLINE = re.compile(
+    r"^By\s+[A-Z][\w.'’-]*(?:\s+[A-Z][\w.'’-]*){0,3}"
+    r"(?:(?:,|\s+and|\s*&)\s+[A-Z][\w.'’-]*(?:\s+[A-Z][\w.'’-]*){0,3}){0,4}"
+    rf"(?:\s*[,|]\s*{_AGENCY})?\s*$"
+)
+_CAPTION_END = re.compile(
+    r"(?:Getty Images|/AP|/AFP|/Reuters|REUTERS|/Bloomberg|/EPA|/Shutterstock|/File|"
+    r"\(AP Photo[^)]*\)|AP Photo/[\w. ]+|Image: [^.]{1,80}\.?)\s*$"
+)
+_CONTRIBUTED = re.compile(r"contributed (?:to )?(?:this |the )?(?:report|reporting|story)\.?$")
+_END_PUNCT = re.compile(r"[.!?:;\"'”’)\]]$")
+
+
+def boilerplate_spans(text: str) -> list[tuple[int, int]]:
+    """``[start, end)`` ranges of news furniture in ``text``: whole lines that are captions,
+    credits, bylines, promos, agency trailers or link lists, and datelines opening a line.
+
+    >>> text = "Washington CNN — The company said yes.\\nSign up for our newsletter"
+    >>> [text[s:e] for s, e in boilerplate_spans(text)]
+    ['Washington CNN — ', 'Sign up for our newsletter']
+    """
+    spans: list[tuple[int, int]] = []
+    lines = [(m.start(), m.end()) for m in re.finditer(r"[^\n]+", text)]
+    short_run: list[tuple[int, int]] = []  # short unpunctuated lines of one paragraph
+
+    def flush_run() -> None:
+        # three or more short unpunctuated lines in a row: a list of links or headlines
+        if len(short_run) >= 3:
+            spans.extend(short_run)
+        short_run.clear()
+
+    for start, end in lines:
+        line = text[start:end].strip()
+        if not line:
+            continue
+        words = len(line.split())
+        if short_run and text[short_run[-1][1] : start] != "\n":
+            flush_run()  # a paragraph break ends a run
+        if (
+            _FURNITURE_LINE.match(line)
+            or (words <= _SHORT_WORDS and _FURNITURE_SHORT.match(line))
+            or _BYLINE.match(line)
+            or (words <= 40 and _CAPTION_END.search(line))
+            or (words <= 30 and _CONTRIBUTED.search(line))
+        ):
+            flush_run()
+            spans.append((start, end))
+            continue
+        if words <= 14 and not _END_PUNCT.search(line):
+            short_run.append((start, end))
+            continue
+        flush_run()
+        dateline = _DATELINE.match(text, start, end)
+        if dateline and dateline.end() < end:
+            spans.append((start, dateline.end()))
+    flush_run()
+    spans.sort()
+    return spans
+
+
+def mask_boilerplate(text: str, spans: list[tuple[int, int]] | None = None) -> str:
+    """``text`` with its news furniture (:func:`boilerplate_spans`) replaced by spaces: the
+    same length, so offsets into it are offsets into ``text``."""
+    spans = boilerplate_spans(text) if spans is None else spans
+    if not spans:
+        return text
+    parts: list[str] = []
+    last = 0
+    for start, end in spans:
+        parts.append(text[last:start])
+        parts.append(" " * (end - start))
+        last = end
+    parts.append(text[last:])
+    return "".join(parts)
 
 
 _SLUG_WORDS = re.compile(r"[-_]+")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from indexer.clean import boilerplate_spans
 from indexer.split import split_sentences
 from qa.read.base import Span
 from qa.retrieve import Hit
@@ -80,34 +81,82 @@ def build_answers(
     :func:`quote_bounds`).
     """
     answers: list[Answer] = []
-    taken: list[tuple[str, int, int]] = []
+    taken: list[tuple[str, str, int, int]] = []
     # Ties (same passage, same calibrated score) fall back to the reader's own order.
     ranked = sorted(zip(spans, scores, strict=True), key=lambda x: (x[1], x[0].score), reverse=True)
     for span, score in ranked:
         hit = hits[span.passage_index]
-        start, end = hit.start + span.start, hit.start + span.end
-        if any(a == hit.article_id and s < end and start < e for a, s, e in taken):
-            continue
         if hit.article_id not in refs:
             continue  # the article was deleted between retrieval and now
-        evidence = [other for other in spans if other.passage_index == span.passage_index]
-        q_start, q_end = quote_bounds(
-            hit.text, span.start, span.end, evidence, neighbour_share, min_words
-        )
         title, url = refs[hit.article_id]
-        answers.append(
-            Answer(
-                text=hit.text[span.start : span.end],
-                start=start,
-                end=end,
-                quote=hit.text[q_start:q_end],
-                quote_start=hit.start + q_start,
-                quote_end=hit.start + q_end,
-                score=round(float(score), 4),
-                article=ArticleRef(id=hit.article_id, title=title, url=url),
+        ref = ArticleRef(id=hit.article_id, title=title, url=url)
+        if span.field == "title":
+            # an answer in the headline: the quote is the headline
+            if any(t == (hit.article_id, "title", span.start, span.end) for t in taken):
+                continue
+            answers.append(
+                Answer(
+                    text=title[span.start : span.end],
+                    field="title",
+                    start=span.start,
+                    end=span.end,
+                    quote=title,
+                    quote_start=0,
+                    quote_end=len(title),
+                    score=round(float(score), 4),
+                    article=ref,
+                )
             )
-        )
-        taken.append((hit.article_id, start, end))
+            taken.append((hit.article_id, "title", span.start, span.end))
+        else:
+            start, end = hit.start + span.start, hit.start + span.end
+            if any(
+                a == hit.article_id and f == "text" and s < end and start < e
+                for a, f, s, e in taken
+            ):
+                continue
+            furniture = boilerplate_spans(hit.text)
+            if any(s < span.end and span.start < e for s, e in furniture):
+                continue  # datelines, captions and promos are never answers
+            evidence = [
+                other
+                for other in spans
+                if other.passage_index == span.passage_index and other.field == "text"
+            ]
+            q_start, q_end = quote_bounds(
+                hit.text, span.start, span.end, evidence, neighbour_share, min_words
+            )
+            q_start, q_end = _without_furniture(hit.text, q_start, q_end, span, furniture)
+            answers.append(
+                Answer(
+                    text=hit.text[span.start : span.end],
+                    start=start,
+                    end=end,
+                    quote=hit.text[q_start:q_end],
+                    quote_start=hit.start + q_start,
+                    quote_end=hit.start + q_end,
+                    score=round(float(score), 4),
+                    article=ref,
+                )
+            )
+            taken.append((hit.article_id, "text", start, end))
         if len(answers) >= k:
             break
     return answers
+
+
+def _without_furniture(
+    text: str, q_start: int, q_end: int, span: Span, furniture: Sequence[tuple[int, int]]
+) -> tuple[int, int]:
+    """Quote bounds moved off the news furniture (a dateline opening the sentence, a caption
+    or promo line beside it) at either end, never past the answer itself."""
+    for s, e in furniture:
+        if s <= q_start < e and e <= span.start:
+            q_start = e
+        if s < q_end <= e and s >= span.end:
+            q_end = s
+    while q_start < span.start and text[q_start].isspace():
+        q_start += 1
+    while q_end > span.end and text[q_end - 1].isspace():
+        q_end -= 1
+    return q_start, q_end

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import cached_property
 from pathlib import Path
 
+from indexer.clean import mask_boilerplate
 from indexer.embed import Embedder, TokenCounter
 from indexer.load import LoadError
 from indexer.pipeline import AddReport, Indexer
@@ -47,6 +48,15 @@ def make_reader(settings: Settings) -> Reader:
     from qa.read.heuristic import HeuristicReader
 
     return HeuristicReader()
+
+
+def _title_span(span: Span, title: str, read_text: str) -> list[Span]:
+    """A span read in the (whitespace-folded) title as offsets into the stored title."""
+    words = read_text[span.start : span.end]
+    at = title.find(words)
+    if at < 0:  # the stored title has other whitespace: quote it only when it is the same
+        return []
+    return [dataclasses.replace(span, start=at, end=at + len(words), field="title")]
 
 
 class Engine:
@@ -171,6 +181,10 @@ class Engine:
         read = hits[: self.settings.rerank_passages]
         if not read:
             return hits, [], []
+        titles = {
+            a: title
+            for a, (title, _) in self.store.article_refs(h.article_id for h in read).items()
+        }
         read_more_below = self.settings.read_more_below
         if read_more_below is None:
             read_more_below = self.reader.read_more_below
@@ -181,25 +195,55 @@ class Engine:
                 and spans[0].no_answer < self.settings.read_more_no_answer
             )
 
+        def whole(hit: Hit) -> tuple[Hit, int, int]:
+            return hit, 0, len(hit.text)
+
         window = self._focus_window(read[0]) if read_more_below < 1.0 else None
         if window is not None:
-            start, end = window
-            spans = self.reader.read(question, [read[0].text[start:end]], top_n=10)
+            spans = self._read(question, [(read[0], *window)], titles)
             if sure(spans):
-                shifted = [
-                    dataclasses.replace(s, start=s.start + start, end=s.end + start) for s in spans
-                ]
-                return hits, read[:1], shifted
+                return hits, read[:1], spans
         if read_more_below >= 1.0 or len(read) == 1:
-            return hits, read, self.reader.read(question, [h.text for h in read], top_n=10)
-        spans = self.reader.read(question, [read[0].text], top_n=10)
+            return hits, read, self._read(question, [whole(h) for h in read], titles)
+        spans = self._read(question, [whole(read[0])], titles)
         if sure(spans):
             return hits, read[:1], spans
-        more = self.reader.read(question, [h.text for h in read[1:]], top_n=10)
+        more = self._read(question, [whole(h) for h in read[1:]], titles)
         shifted = [dataclasses.replace(s, passage_index=s.passage_index + 1) for s in more]
         # The reader's own order: score, then raw logit.
         spans = sorted(spans + shifted, key=lambda s: (-s.score, -s.logit))[:10]
         return hits, read, spans
+
+    def _read(
+        self, question: str, parts: Sequence[tuple[Hit, int, int]], titles: dict[str, str]
+    ) -> list[Span]:
+        """Read ``hit.text[start:end]`` of each part after its article's title, with news
+        furniture (datelines, captions, promos) blanked out; the spans come back as offsets
+        into ``hit.text``, or into the title (``field="title"``) for an answer in the headline.
+        """
+        texts: list[str] = []
+        prefixes: list[int] = []
+        for hit, start, end in parts:
+            title = " ".join(titles.get(hit.article_id, "").split())
+            body = mask_boilerplate(hit.text)[start:end]
+            # a passage that opens with the headline reads it already
+            prefix = f"{title}\n\n" if title and not body.lstrip().startswith(title) else ""
+            texts.append(prefix + body)
+            prefixes.append(len(prefix))
+        spans: list[Span] = []
+        for span in self.reader.read(question, texts, top_n=10):
+            hit, start, _ = parts[span.passage_index]
+            skip = prefixes[span.passage_index]
+            if span.start >= skip:
+                spans.append(
+                    dataclasses.replace(
+                        span, start=span.start - skip + start, end=span.end - skip + start
+                    )
+                )
+            elif skip and span.end <= skip - 2:
+                title = titles[hit.article_id]
+                spans.extend(_title_span(span, title, texts[span.passage_index]))
+        return spans
 
     def _focus_window(self, hit: Hit) -> tuple[int, int] | None:
         """``[start, end)`` in ``hit.text`` of the whole sentences around the reranker's best

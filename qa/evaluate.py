@@ -120,7 +120,7 @@ def score_question(
     )
     verbatim_ok = 0
     for a in result.answers:
-        text = article_text(a.article.id)
+        text = a.article.title if a.field == "title" else article_text(a.article.id)
         verbatim_ok += (
             text[a.start : a.end] == a.text and text[a.quote_start : a.quote_end] == a.quote
         )

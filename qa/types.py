@@ -20,6 +20,10 @@ class Article(BaseModel):
     meta: dict[str, Any] = Field(default_factory=dict)
     source: str | None = Field(default=None, description="Where it was loaded from (file path).")
 
+    def field_text(self, field: str) -> str:
+        """The text an answer's offsets point into: ``text``, or ``title`` for a headline."""
+        return self.title if field == "title" else self.text
+
     @property
     def content_hash(self) -> str:
         """Hash of what we index, so an unchanged article is recognised and skipped."""

@@ -18,6 +18,9 @@ class Span:
     # The reader's probability that the span's window holds no answer at all (readers without
     # such an estimate leave 0).
     no_answer: float = 0.0
+    # Set by the engine, which reads each passage after its article's title: "title" when the
+    # span lies in the title (then ``start``/``end`` are offsets into the title).
+    field: str = "text"
 
 
 class Reader(Protocol):

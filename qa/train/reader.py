@@ -251,9 +251,7 @@ def load_examples(cfg: TrainConfig) -> tuple[list[dict[str, Any]], dict[str, int
         )
     n_topical = round(cfg.topical_ratio * len(chosen))
     topical = chosen[n_neg : n_neg + n_topical]
-    for (ai, _, qa), found in zip(
-        topical, contexts.other_article(topical, rng), strict=True
-    ):
+    for (_, _, qa), found in zip(topical, contexts.other_article(topical, rng), strict=True):
         if found is None:
             continue
         bj, text = found
@@ -339,8 +337,9 @@ class _ArticleContexts:
                 owners.append(ai)
                 corpus.append(text)
         retriever = bm25s.BM25()
-        retriever.index(bm25s.tokenize(corpus, stopwords="en", show_progress=False),
-                        show_progress=False)
+        retriever.index(
+            bm25s.tokenize(corpus, stopwords="en", show_progress=False), show_progress=False
+        )
         queries = bm25s.tokenize(
             [qa["question"] for _, _, qa in questions], stopwords="en", show_progress=False
         )
