@@ -62,6 +62,12 @@ class TokenCounter:
         encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
         return [len(e.ids) for e in encodings]
 
+    def offsets(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        """Each text's word pieces as ``[start, end)`` character offsets (for cutting a long
+        sentence by offsets, :mod:`indexer.split`)."""
+        encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        return [e.offsets for e in encodings]
+
 
 class Embedder:
     """Embeds passages and questions into unit vectors (cosine = inner product).

@@ -19,6 +19,7 @@ from qa.types import Passage
 TokenCounter = Callable[[Sequence[str]], list[int]]
 
 _WORD = re.compile(r"\S+")
+_WINDOW_CHARS = 10_000  # a long sentence is tokenised in word-aligned windows of this size
 _LINE = re.compile(r"[^\n]+")
 
 
@@ -56,27 +57,57 @@ def approx_token_count(texts: Sequence[str]) -> list[int]:
     return [int(len(_WORD.findall(t)) * 1.35) + 1 for t in texts]
 
 
+def _word_token_counts(
+    text: str, words: Sequence[tuple[int, int]], count: TokenCounter
+) -> list[int]:
+    """Word pieces per word of ``text`` (``words`` are ``[start, end)`` spans in order), each
+    word tokenised once. A counter with an ``offsets`` method (the embedder's) tokenises
+    word-aligned windows of the text in one batch and assigns each piece to its word by its
+    offset; any other counts the words themselves."""
+    offsets = getattr(count, "offsets", None)
+    if offsets is None:
+        return count([text[s:e] for s, e in words])
+    windows: list[tuple[int, int]] = []  # [first, last) word of each window
+    first = 0
+    while first < len(words):
+        last = first + 1
+        while last < len(words) and words[last][1] - words[first][0] <= _WINDOW_CHARS:
+            last += 1
+        windows.append((first, last))
+        first = last
+    counts = [0] * len(words)
+    pieces = offsets([text[words[f][0] : words[last - 1][1]] for f, last in windows])
+    for (f, last), spans in zip(windows, pieces, strict=True):
+        base, w = words[f][0], f
+        for start, _ in spans:
+            while w < last - 1 and base + start >= words[w][1]:
+                w += 1
+            counts[w] += 1
+    return counts
+
+
 def _cut_long_sentence(
     text: str, sentence: Sentence, max_tokens: int, count: TokenCounter
-) -> list[Sentence]:
-    """Cut a sentence that alone exceeds the budget into word-aligned pieces."""
-    words = [
-        (sentence.start + m.start(), sentence.start + m.end())
-        for m in _WORD.finditer(text[sentence.start : sentence.end])
-    ]
-    pieces: list[Sentence] = []
-    i = 0
-    while i < len(words):
-        # Grow a piece greedily by halving the step: O(log n) tokenizer calls per piece.
-        lo, hi = i + 1, len(words)
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if count([text[words[i][0] : words[mid - 1][1]]])[0] <= max_tokens:
-                lo = mid
-            else:
-                hi = mid - 1
-        pieces.append(Sentence(words[i][0], words[lo - 1][1]))
-        i = lo
+) -> list[tuple[Sentence, int]]:
+    """Cut a sentence that alone exceeds the budget into word-aligned pieces, with their
+    token counts.
+
+    The words are tokenised once and the pieces cut at word offsets by the running sum of
+    their counts: linear in the sentence's length. (WordPiece splits at whitespace, so a
+    piece's count is its words' sum; for the estimating counter the sum is an upper bound.)
+    A word longer than the budget is a piece of its own.
+    """
+    words = [m.span() for m in _WORD.finditer(text, sentence.start, sentence.end)]
+    counts = _word_token_counts(text, words, count)
+    pieces: list[tuple[Sentence, int]] = []
+    first, total = 0, 0
+    for i, n in enumerate(counts):
+        if i > first and total + n > max_tokens:
+            pieces.append((Sentence(words[first][0], words[i - 1][1]), total))
+            first, total = i, 0
+        total += n
+    if words:
+        pieces.append((Sentence(words[first][0], words[-1][1]), total))
     return pieces
 
 
@@ -112,9 +143,7 @@ def split_passages(
         if n <= max_tokens:
             units.append((sentence, n))
         else:
-            pieces = _cut_long_sentence(text, sentence, max_tokens, count_tokens)
-            piece_counts = count_tokens([text[p.start : p.end] for p in pieces])
-            units.extend(zip(pieces, piece_counts, strict=True))
+            units.extend(_cut_long_sentence(text, sentence, max_tokens, count_tokens))
 
     passages: list[Passage] = []
     i = 0

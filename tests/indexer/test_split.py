@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from indexer.embed import TokenCounter
-from indexer.split import split_passages, split_sentences
+from indexer.split import approx_token_count, split_passages, split_sentences
 from tests.conftest import SEED_ARTICLE
 
 _tokens = TokenCounter()
@@ -79,3 +79,53 @@ def test_passage_ids_are_stable_and_depend_on_content() -> None:
 )
 def test_sentences(text: str, expected: list[str]) -> None:
     assert [text[s.start : s.end] for s in split_sentences(text)] == expected
+
+
+class _CountingTokenizer(TokenCounter):
+    """The real tokenizer, adding up how many characters it is given to tokenise."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chars = 0
+
+    def __call__(self, texts):  # noqa: ANN001, ANN204
+        texts = list(texts)
+        self.chars += sum(map(len, texts))
+        return super().__call__(texts)
+
+    def offsets(self, texts):  # noqa: ANN001, ANN201
+        texts = list(texts)
+        self.chars += sum(map(len, texts))
+        return super().offsets(texts)
+
+
+def _unbroken(chars: int) -> str:
+    words = SEED_ARTICLE.read_text(encoding="utf-8").replace(".", "").split()
+    return " ".join(words[i % len(words)] for i in range(chars // 4))[:chars]
+
+
+def test_text_without_sentence_breaks_is_tokenised_a_bounded_number_of_times() -> None:
+    # Cutting by re-tokenising the rest of the text for every passage is quadratic: for
+    # 200 KB it tokenised hundreds of times the text. Tokenise once, cut by offsets.
+    text = _unbroken(200_000)
+    counter = _CountingTokenizer()
+    passages = split_passages("a", text, max_tokens=250, count_tokens=counter)
+    assert len(passages) > 100
+    assert counter.chars <= 3 * len(text)
+    counts = _tokens([p.text for p in passages])
+    assert max(counts) <= 250
+    assert min(counts[:-1]) >= 200  # cut near the budget, not in small bits
+    for p in passages:
+        assert text[p.start : p.end] == p.text
+    assert passages[0].start == 0 and passages[-1].end == len(text)
+
+
+@pytest.mark.parametrize("counter", [_tokens, approx_token_count], ids=["offsets", "per-word"])
+def test_long_sentence_pieces_are_word_aligned_and_fit(counter) -> None:  # noqa: ANN001
+    text = "Intro. " + " ".join(f"word{i} naïve-café" for i in range(400)) + ". Outro."
+    passages = split_passages("a", text, max_tokens=40, count_tokens=counter)
+    words = set(text.replace(".", " ").split())
+    for p in passages:
+        assert text[p.start : p.end] == p.text
+        assert counter([p.text])[0] <= 40
+        assert all(w.strip(".") in words for w in p.text.split())
