@@ -20,13 +20,15 @@ import shutil
 import threading
 import unicodedata
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import bm25s
 import numpy as np
 import Stemmer
+
+from indexer.integrity import directory_checksums, verify_files
 
 log = logging.getLogger(__name__)
 # bm25s sets its own logger to DEBUG, which would print a line per build in our CLIs.
@@ -179,8 +181,16 @@ class LexicalIndex:
         return int(indptr[ids[0] + 1] - indptr[ids[0]])
 
     # ---- on disk -------------------------------------------------------------------------
-    def save(self, directory: Path) -> None:
-        """Write ``directory/<generation>/`` atomically, then drop older generations."""
+    def save(
+        self, directory: Path, publish: Callable[[dict[str, str]], None] | None = None
+    ) -> None:
+        """Write ``directory/<generation>/`` atomically, then drop older generations.
+
+        Args:
+            directory: the BM25 directory of the index.
+            publish: called with the files' checksums before they are renamed into place
+                (the store records them), so a reader never finds the files without them.
+        """
         directory.mkdir(parents=True, exist_ok=True)
         final = directory / str(self.generation)
         tmp = directory / f".building-{os.getpid()}-{threading.get_ident()}"
@@ -193,6 +203,8 @@ class LexicalIndex:
         for path in tmp.iterdir():
             with open(path, "rb") as f:
                 os.fsync(f.fileno())
+        if publish is not None:
+            publish(directory_checksums(tmp))
         try:
             os.rename(tmp, final)
         except OSError:  # another process saved this generation first: same content
@@ -204,9 +216,24 @@ class LexicalIndex:
                 shutil.rmtree(old, ignore_errors=True)  # left by a process that was killed
 
     @classmethod
-    def load(cls, directory: Path, generation: int) -> LexicalIndex | None:
-        """The saved index of ``generation``, or None if there is none (or it is unreadable)."""
+    def load(
+        cls, directory: Path, generation: int, checksums: dict[str, str] | None = None
+    ) -> LexicalIndex | None:
+        """The saved index of ``generation``, or None if there is none (or it is unreadable).
+
+        With ``checksums`` (file name -> SHA-256, recorded when it was saved), files that do not
+        match them make it None too, and the damaged directory is removed (to be rebuilt)."""
         path = directory / str(generation)
+        if checksums is not None and path.is_dir():
+            problems = verify_files(path, checksums)
+            if problems:
+                log.warning(
+                    "BM25 index %s is damaged (%s): it is removed and rebuilt from SQLite",
+                    path,
+                    "; ".join(problems),
+                )
+                shutil.rmtree(path, ignore_errors=True)
+                return None
         try:
             info = json.loads((path / _INFO).read_text())
             rowids = np.load(path / _ROWIDS)

@@ -1,13 +1,18 @@
 """The indexing pipeline: load → clean → split → embed → store, incremental and chunked.
 
-Unchanged articles (same id, same content hash) are skipped; changed ones (same id, or
-same URL under a new id) replace their old passages; passages whose id is already stored
-reuse their stored vector, so only new text is embedded. Work is committed in chunks:
+Unchanged articles (same id, same content hash, same meta) are skipped; changed ones (same
+id, or same URL under a new id) replace their old passages; passages whose id is already
+stored reuse their stored vector, so only new text is embedded. Work is committed in chunks:
 a crash loses at most the chunk in flight, and re-running finishes the job.
+
+Splitting and embedding run outside the writer lock; each chunk takes it only to check what
+is stored now and write, so one large article never holds other writers back while it is
+being embedded.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +48,10 @@ class AddReport:
 class _Planned:
     article: Article
     passages: list[Passage]
-    replaces: str | None  # a stored article id with the same URL but another id
+
+
+def _same_meta(stored: str, article: Article) -> bool:
+    return json.loads(stored) == json.loads(json.dumps(article.meta, ensure_ascii=False))
 
 
 class Indexer:
@@ -112,35 +120,28 @@ class Indexer:
                 log.warning("duplicate article id %r in this batch: the last one wins", item.id)
             batch[item.id] = item
 
-        with self.store.writing():
-            plan = self._plan(batch.values(), report)
-            vectors_known = self.store.existing_vectors([p.id for x in plan for p in x.passages])
-            to_embed = sum(1 for x in plan for p in x.passages if p.id not in vectors_known)
-            if on_planned:
-                on_planned(to_embed)
-            self._write_in_chunks(plan, vectors_known, report, progress)
-            if update_bm25:
-                self.store.update_lexical()
+        plan = self._plan(batch.values(), report)
+        vectors_known = self.store.existing_vectors([p.id for x in plan for p in x.passages])
+        to_embed = sum(1 for x in plan for p in x.passages if p.id not in vectors_known)
+        if on_planned:
+            on_planned(to_embed)
+        self._write_in_chunks(plan, vectors_known, report, progress)
+        if update_bm25:
+            self.store.update_lexical()
         return report
 
     def _plan(self, articles: Iterable[Article], report: AddReport) -> list[_Planned]:
-        stored = self.store.article_hashes()
-        by_url = {url: aid for aid, (_, url) in stored.items() if url}
+        """Split the articles that differ from what is stored now (read without the lock:
+        each chunk checks again under it)."""
+        articles = list(articles)
+        stored = self.store.stored_versions([a.id for a in articles])
         plan: list[_Planned] = []
         for article in articles:
-            if article.id in stored:
-                if stored[article.id][0] == article.content_hash:
-                    report.unchanged.append(article.id)
-                    continue
-                report.updated.append(article.id)
-                replaces = None
-            elif article.url and article.url in by_url:
-                replaces = by_url[article.url]
-                report.updated.append(article.id)
-            else:
-                replaces = None
-                report.added.append(article.id)
-            plan.append(_Planned(article, self.split(article), replaces))
+            version = stored.get(article.id)
+            if version and version[0] == article.content_hash and _same_meta(version[1], article):
+                report.unchanged.append(article.id)
+                continue
+            plan.append(_Planned(article, self.split(article)))
         return plan
 
     def _write_in_chunks(
@@ -173,20 +174,37 @@ class Indexer:
         vectors = dict(vectors_known)
         if fresh is not None:
             vectors.update({p.id: v for p, v in zip(new, fresh, strict=True)})
-        upserts = []
-        for item in chunk:
-            matrix = (
-                np.vstack([vectors[p.id] for p in item.passages])
-                if item.passages
-                else np.zeros((0, self.embedder.dim), np.float32)
-            )
-            upserts.append((item.article, item.passages, matrix))
-        deletes = [item.replaces for item in chunk if item.replaces]
-        self.store.apply(upserts, deletes)
+        with self.store.writing():
+            # What is stored now: another writer may have written since the plan.
+            articles = [item.article for item in chunk]
+            stored = self.store.stored_versions([a.id for a in articles])
+            by_url = self.store.articles_by_url([a.url for a in articles if a.url])
+            upserts, deletes = [], []
+            for item in chunk:
+                article = item.article
+                version = stored.get(article.id)
+                if version:
+                    if version[0] == article.content_hash and _same_meta(version[1], article):
+                        report.unchanged.append(article.id)
+                        continue
+                    report.updated.append(article.id)
+                elif article.url and by_url.get(article.url, article.id) != article.id:
+                    deletes.append(by_url[article.url])  # the same URL under another id
+                    report.updated.append(article.id)
+                else:
+                    report.added.append(article.id)
+                matrix = (
+                    np.vstack([vectors[p.id] for p in item.passages])
+                    if item.passages
+                    else np.zeros((0, self.embedder.dim), np.float32)
+                )
+                upserts.append((article, item.passages, matrix))
+            self.store.apply(upserts, deletes)
+        embedded = {p.id for p in new}
+        written = [p for _, passages, _ in upserts for p in passages]
         report.passages_embedded += len(new)
-        total = sum(len(item.passages) for item in chunk)
-        report.passages_total += total
-        report.passages_reused += total - len(new)
+        report.passages_total += len(written)
+        report.passages_reused += sum(1 for p in written if p.id not in embedded)
 
     def remove(
         self, article_ids: Sequence[str], *, update_bm25: bool = True
@@ -198,6 +216,6 @@ class Indexer:
             missing = [a for a in article_ids if a not in stored]
             if removed:
                 self.store.apply([], removed)
-            if update_bm25:
-                self.store.update_lexical()
+        if update_bm25:
+            self.store.update_lexical()
         return removed, missing

@@ -9,6 +9,11 @@ crash anywhere leaves an index that opens consistent (the old or the new state).
 The BM25 index (:mod:`indexer.lexical`) is derived too, and rebuilt after writes (seconds at
 100k passages). It answers only for the generation it was built from; until the one for the
 current generation exists, BM25 queries go to SQLite's FTS5 table, which is always current.
+
+Integrity (:mod:`indexer.integrity`): article and passage rows carry a checksum, checked when
+the answer path reads them; a row that fails is flagged, logged and left out. The FAISS and
+BM25 files' checksums are recorded in ``meta`` when they are written and checked when they
+are opened; a file that fails is rebuilt from SQLite, and the rebuild is logged.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -29,6 +35,14 @@ import faiss
 import numpy as np
 from filelock import FileLock
 
+from indexer.integrity import (
+    BM25_CHECKSUMS_KEY,
+    FAISS_CHECKSUMS_KEY,
+    article_checksum,
+    bytes_checksum,
+    decode,
+    passage_checksum,
+)
 from indexer.lexical import LexicalIndex
 from qa.types import Article, Passage
 
@@ -76,7 +90,8 @@ CREATE TABLE IF NOT EXISTS articles (
     meta TEXT NOT NULL DEFAULT '{}',
     source TEXT,
     content_hash TEXT NOT NULL,
-    added_at REAL NOT NULL
+    added_at REAL NOT NULL,
+    checksum TEXT
 );
 CREATE INDEX IF NOT EXISTS articles_url ON articles(url);
 CREATE TABLE IF NOT EXISTS passages (
@@ -86,7 +101,8 @@ CREATE TABLE IF NOT EXISTS passages (
     start INTEGER NOT NULL,
     end INTEGER NOT NULL,
     text TEXT NOT NULL,
-    vector BLOB NOT NULL
+    vector BLOB NOT NULL,
+    checksum TEXT
 );
 CREATE INDEX IF NOT EXISTS passages_article ON passages(article_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(
@@ -203,7 +219,30 @@ def fts_query(words: Sequence[str]) -> str:
 
 
 class IndexMismatchError(RuntimeError):
-    """The index on disk was built with another model or schema."""
+    """The index on disk was built with another model or schema.
+
+    ``reason`` says so without the index's path (for /healthz)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class DamagedRowError(RuntimeError):
+    """A stored row failed its checksum (``qa-index check`` reports it, ``repair`` fixes what
+    can be re-derived)."""
+
+
+# Checksummed reads: text columns as bytes, so damaged UTF-8 is a finding, not an exception.
+_PASSAGE_COLUMNS = (
+    "rowid, CAST(id AS BLOB), CAST(article_id AS BLOB), start, end, CAST(text AS BLOB), vector, "
+    "checksum"
+)
+_ARTICLE_COLUMNS = (
+    "CAST(id AS BLOB), CAST(title AS BLOB), CAST(url AS BLOB), CAST(text AS BLOB), "
+    "CAST(meta AS BLOB), CAST(source AS BLOB), checksum"
+)
+CHECKSUM_BATCH = 20_000  # rows per transaction when an older index gets its checksums
 
 
 @dataclass(frozen=True)
@@ -247,6 +286,7 @@ class IndexStore:
         self.exact_max = exact_max
         self.hnsw_max = hnsw_max
         self._stale = 0  # vectors in FAISS whose passage SQLite no longer holds (HNSW only)
+        self._faiss_replaced = False  # the FAISS file was missing or failed: rebuilt in memory
         self.directory.mkdir(parents=True, exist_ok=True)
         self.model, self.dim = model, dim
         self.db_path = self.directory / DB_NAME
@@ -258,6 +298,10 @@ class IndexStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
+        # Rows that failed their checksum since the last generation change: left out of answers.
+        self._flagged_passages: set[int] = set()
+        self._flagged_articles: set[str] = set()
+        self._flag_lock = threading.Lock()
         with self._file_lock:
             self._init_schema()
             self.index = self._load_faiss()
@@ -272,7 +316,7 @@ class IndexStore:
         self._text_dbs: list[sqlite3.Connection] = []
         self._text_lock = threading.Lock()  # the connection list and the DF cache
         self.lexical_dir = self.directory / LEXICAL_DIR
-        self._lexical = LexicalIndex.load(self.lexical_dir, self._seen_version)
+        self._lexical = self._load_lexical(self._seen_version)
         self._lexical_lock = threading.Lock()  # loading or swapping self._lexical
         self._lexical_builder: threading.Thread | None = None  # see update_lexical_in_background
         self._lexical_wanted = False
@@ -283,19 +327,26 @@ class IndexStore:
         if "meta" in existing:
             meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
             if int(meta.get("schema_version", SCHEMA_VERSION)) != SCHEMA_VERSION:
+                reason = (
+                    f"the index has schema version {meta['schema_version']}, this program uses "
+                    f"{SCHEMA_VERSION}"
+                )
                 raise IndexMismatchError(
-                    f"index at {self.directory} has schema version {meta['schema_version']}, "
-                    f"this program uses {SCHEMA_VERSION}: rebuild it into a new directory "
-                    "(qa-index add ... --index NEW_DIR)"
+                    f"index at {self.directory}: {reason}: rebuild it into a new directory "
+                    "(qa-index add ... --index NEW_DIR)",
+                    reason,
                 )
             if (
                 meta.get("model", self.model) != self.model
                 or int(meta.get("dim", self.dim)) != self.dim
             ):
+                reason = (
+                    f"the index was built with model {meta.get('model')} (dim {meta.get('dim')}), "
+                    f"but the configured model is {self.model} (dim {self.dim})"
+                )
                 raise IndexMismatchError(
-                    f"index at {self.directory} was built with model {meta.get('model')} "
-                    f"(dim {meta.get('dim')}), but the configured model is {self.model} "
-                    f"(dim {self.dim}): use the same model or rebuild the index"
+                    f"index at {self.directory}: {reason}: use the same model or rebuild the index",
+                    reason,
                 )
         self._db.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
         with self._transaction() as db:
@@ -306,6 +357,68 @@ class IndexStore:
             ):
                 db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, value))
             db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0')")
+        self._record_missing_checksums()
+
+    def _record_missing_checksums(self) -> None:
+        """Give an index written before row checksums its checksums, once, on first open
+        (in batches, so an interrupted run goes on where it stopped)."""
+        if self._meta_value("row_checksums") == "1":
+            return
+        for table in ("articles", "passages"):
+            columns = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
+            if "checksum" not in columns:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN checksum TEXT")
+        todo = self._db.execute(
+            "SELECT (SELECT count(*) FROM articles WHERE checksum IS NULL), "
+            "(SELECT count(*) FROM passages WHERE checksum IS NULL)"
+        ).fetchone()
+        if any(todo):
+            log.warning(
+                "recording checksums for %d articles and %d passages written by an older "
+                "version (once)",
+                *todo,
+            )
+        for table, sql, checksum in (
+            (
+                "articles",
+                f"SELECT rowid, {_ARTICLE_COLUMNS} FROM articles",
+                lambda r: article_checksum(*r[1:7]),
+            ),
+            (
+                "passages",
+                f"SELECT {_PASSAGE_COLUMNS} FROM passages",
+                lambda r: passage_checksum(*r[1:7]),
+            ),
+        ):
+            while True:
+                with self._transaction() as db:
+                    rows = db.execute(
+                        f"{sql} WHERE checksum IS NULL LIMIT {CHECKSUM_BATCH}"
+                    ).fetchall()
+                    db.executemany(
+                        f"UPDATE {table} SET checksum=? WHERE rowid=?",
+                        [(checksum(r), r[0]) for r in rows],
+                    )
+                if len(rows) < CHECKSUM_BATCH:
+                    break
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('row_checksums', '1')")
+
+    def _meta_value(self, key: str, db: sqlite3.Connection | None = None) -> str | None:
+        row = (db or self._db).execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _set_meta(self, key: str, value: str, db: sqlite3.Connection | None = None) -> None:
+        """Set one meta value in a transaction of its own (the caller holds no transaction)."""
+        db = db or self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
 
     def _new_faiss(self, rowids: np.ndarray, db: sqlite3.Connection | None = None) -> faiss.Index:
         """An empty index of the type that suits these passages (trained on their vectors if
@@ -329,24 +442,54 @@ class IndexStore:
         self._add_vectors_from_db(rowids.tolist(), index, db)
         return index
 
-    def _load_faiss(self) -> faiss.Index:
-        if not self.faiss_path.exists():
+    def _faiss_checksums(self) -> list[str]:
+        """Checksums a true FAISS file may have: the current one, and while a writer is between
+        writing its file and renaming it into place, the new one too."""
+        return json.loads(self._meta_value(FAISS_CHECKSUMS_KEY) or "[]")
+
+    def _load_faiss(self, *, locked: bool = True) -> faiss.Index:
+        """The FAISS index from its file, checked against its recorded checksum; an empty one
+        (filled from SQLite by the reconciliation that follows) when the file is missing,
+        unreadable or damaged. ``locked``: the caller holds the writer lock (a file without a
+        recorded checksum, written by an older version, then gets one)."""
+        index, problem = self._read_faiss(locked=locked)
+        if index is None:
+            self._faiss_replaced = True  # saved by the reconciliation, even if it adds nothing
+            if problem:
+                log.warning(
+                    "the FAISS file %s %s: rebuilding it from the vectors in SQLite",
+                    self.faiss_path,
+                    problem,
+                )
             # Filled from SQLite by the reconciliation that follows.
             return self._new_faiss(self._db_rowids())
+        return index
+
+    def _read_faiss(self, *, locked: bool) -> tuple[faiss.Index | None, str | None]:
+        """(the index, None), or (None, what is wrong with the file; None if it is missing)."""
+        if not self.faiss_path.exists():
+            return None, None
+        data = np.fromfile(self.faiss_path, dtype=np.uint8)
+        checksum = bytes_checksum(data)
+        accepted = self._faiss_checksums()
+        if accepted and checksum not in accepted:
+            return None, "does not match its recorded checksum (damaged)"
         try:
-            index = faiss.read_index(str(self.faiss_path))
+            index = faiss.deserialize_index(data)
         except RuntimeError:
             # A torn or foreign file: SQLite holds every vector, so rebuild from it.
-            return self._new_faiss(self._db_rowids())
+            return None, "is unreadable"
+        del data
         if index.d != self.dim:
-            raise IndexMismatchError(
-                f"{self.faiss_path} holds {index.d}-dim vectors, the model gives {self.dim}"
-            )
+            reason = f"the vector file holds {index.d}-dim vectors, the model gives {self.dim}"
+            raise IndexMismatchError(f"{self.faiss_path}: {reason}", reason)
+        if not accepted and locked:
+            self._record_faiss_checksums([checksum])
         if isinstance(index, faiss.IndexIVF):
             index.nprobe = ivf_nprobe(index.nlist)
         elif is_hnsw(index):
             faiss.downcast_index(index.index).hnsw.efSearch = HNSW_EF_SEARCH
-        return index
+        return index, None
 
     def _faiss_ids(self) -> np.ndarray:
         return faiss_ids(self.index)
@@ -403,7 +546,10 @@ class IndexStore:
         db_ids = self._db_rowids()
         faiss_ids = self._faiss_ids()
         self._stale = 0
+        replaced, self._faiss_replaced = self._faiss_replaced, False
         if np.array_equal(np.sort(faiss_ids), np.sort(db_ids)):
+            if replaced:
+                self._save_faiss()
             return  # the usual case
         if len(faiss_ids) != len(np.unique(faiss_ids)):
             self.index = self._new_faiss(db_ids)
@@ -430,6 +576,11 @@ class IndexStore:
             .execute(f"SELECT rowid, vector FROM passages WHERE rowid IN ({marks})", list(rowids))
             .fetchall()
         )
+        size = self.dim * 4
+        damaged = [r[0] for r in rows if not isinstance(r[1], bytes) or len(r[1]) != size]
+        if damaged:  # left out: qa-index check reports them, repair re-derives them
+            log.error("passages %s have a vector of the wrong size (damaged)", damaged[:10])
+            rows = [r for r in rows if isinstance(r[1], bytes) and len(r[1]) == size]
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
         return ids, vectors.reshape(len(rows), self.dim)
@@ -444,38 +595,74 @@ class IndexStore:
         for lo in range(0, len(rowids), 10_000):
             index.add_with_ids(*self._vectors_from_db(rowids[lo : lo + 10_000], db)[::-1])
 
+    def _record_faiss_checksums(self, checksums: list[str]) -> None:
+        self._set_meta(FAISS_CHECKSUMS_KEY, json.dumps(checksums))
+
     def _save_faiss(self) -> None:
+        """Write the FAISS file (temp file, fsync, rename) with its checksum recorded in SQLite:
+        first as a second accepted value, then, once renamed, as the only one, so a reader
+        never finds a true file without its checksum.
+
+        Called after SQLite committed: a failure here (a full disk) loses nothing, as the file
+        on disk stays the previous true one and the next open adds the missing vectors from
+        SQLite, so it is logged and not raised."""
         tmp = self.faiss_path.with_suffix(".faiss.tmp")
-        faiss.write_index(self.index, str(tmp))
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, self.faiss_path)
+        try:
+            data = faiss.serialize_index(self.index)
+            checksum = bytes_checksum(data)
+            with open(tmp, "wb") as f:
+                f.write(memoryview(data))
+                f.flush()
+                os.fsync(f.fileno())
+            del data
+            self._record_faiss_checksums(list(dict.fromkeys([*self._faiss_checksums(), checksum])))
+            os.replace(tmp, self.faiss_path)
+            self._record_faiss_checksums([checksum])
+        except (OSError, sqlite3.OperationalError) as exc:
+            tmp.unlink(missing_ok=True)
+            log.error(
+                "could not write the FAISS file (%s): the write itself is safe in SQLite, and "
+                "the file is brought up to date from it on the next open",
+                exc,
+            )
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        else:
             self._db.execute("COMMIT")
+        except BaseException:
+            # A COMMIT that fails (a full disk) leaves the transaction open: end it.
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
 
     def _generation(self) -> int:
         row = self._db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
         return int(row[0]) if row else 0
 
     def refresh(self) -> bool:
-        """Reload FAISS if another process wrote to the index since we last looked."""
+        """Reload FAISS if another process wrote to the index since we last looked.
+
+        A file that fails its checksum here may be a writer's, caught between its rename and
+        its checksum record: it is looked at again under the writer lock, and rebuilt from
+        SQLite (logged) only if it still fails there.
+        """
         with self._lock:
             generation = self._generation()
             if generation == self._seen_version:
                 return False
-            self.index = self._load_faiss()
-            self._reconcile_readonly()
-            self._seen_version = generation
-            return True
+            self._clear_flags()
+            index, problem = self._read_faiss(locked=False)
+            if index is not None or problem is None:
+                self.index = index if index is not None else self._new_faiss(self._db_rowids())
+                self._reconcile_readonly()
+                self._seen_version = generation
+                return True
+        with self.writing():  # reloads, checks and if need be rebuilds, under the writer lock
+            pass
+        return True
 
     def _reconcile_readonly(self) -> None:
         db_count = self._db.execute("SELECT count(*) FROM passages").fetchone()[0]
@@ -497,6 +684,32 @@ class IndexStore:
             rows = self._db.execute("SELECT id, content_hash, url FROM articles").fetchall()
         return {r[0]: (r[1], r[2]) for r in rows}
 
+    def stored_versions(self, article_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """id -> (content hash, meta JSON) of the stored articles among ``article_ids``."""
+        found: dict[str, tuple[str, str]] = {}
+        with self._lock:
+            for lo in range(0, len(article_ids), 500):
+                chunk = list(article_ids[lo : lo + 500])
+                marks = ",".join("?" * len(chunk))
+                for article_id, content_hash, meta in self._db.execute(
+                    f"SELECT id, content_hash, meta FROM articles WHERE id IN ({marks})", chunk
+                ):
+                    found[article_id] = (content_hash, meta)
+        return found
+
+    def articles_by_url(self, urls: Sequence[str]) -> dict[str, str]:
+        """url -> id of the stored articles with these URLs."""
+        found: dict[str, str] = {}
+        with self._lock:
+            for lo in range(0, len(urls), 500):
+                chunk = list(urls[lo : lo + 500])
+                marks = ",".join("?" * len(chunk))
+                for article_id, url in self._db.execute(
+                    f"SELECT id, url FROM articles WHERE url IN ({marks})", chunk
+                ):
+                    found[url] = article_id
+        return found
+
     def existing_vectors(self, passage_ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored vectors of passages that are already indexed (reused, not re-embedded)."""
         found: dict[str, np.ndarray] = {}
@@ -511,16 +724,97 @@ class IndexStore:
         return found
 
     def get_article(self, article_id: str) -> Article | None:
+        """The stored article, checked against its checksum.
+
+        Raises:
+            DamagedRowError: the stored row is damaged (it is flagged and logged).
+        """
+        articles = self.read_articles([article_id])
+        if article_id in articles:
+            return articles[article_id]
+        if article_id in self._flagged_articles:
+            raise DamagedRowError(f"the stored article {article_id!r} is damaged")
+        return None
+
+    def read_articles(self, article_ids: Iterable[str]) -> dict[str, Article]:
+        """The articles with these ids whose rows pass their checksum; a row that fails is
+        flagged, logged and left out."""
+        ids = [a for a in dict.fromkeys(article_ids) if a not in self._flagged_articles]
+        found: dict[str, Article] = {}
+        for row in self._fetch(
+            f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE id IN", ids, "article"
+        ):
+            try:
+                fields = [decode(v) for v in row[:6]]
+                problem = None
+                if row[6] is not None and article_checksum(*row[:6]) != row[6]:
+                    problem = "does not match its checksum"
+                meta = json.loads(fields[4] or "{}") if problem is None else {}
+            except (UnicodeDecodeError, ValueError) as exc:
+                problem = f"is unreadable ({type(exc).__name__})"
+            article_id = (
+                row[0].decode("utf-8", "replace") if isinstance(row[0], bytes) else str(row[0])
+            )
+            if problem is not None:
+                self._flag("article", article_id, problem)
+                continue
+            found[article_id] = Article(
+                id=fields[0],
+                title=fields[1],
+                url=fields[2],
+                text=fields[3],
+                meta=meta,
+                source=fields[5],
+            )
+        return found
+
+    def _fetch(self, sql: str, keys: Sequence, kind: str) -> list[tuple]:
+        """Rows of ``sql`` + `` (?, ...)`` for ``keys``; when the batch cannot be read (a
+        damaged page), row by row, flagging the keys whose row cannot be read."""
+        if not keys:
+            return []
+        marks = ",".join("?" * len(keys))
         with self._lock:
-            row = self._db.execute(
-                "SELECT id, title, url, text, meta, source FROM articles WHERE id=?",
-                (article_id,),
-            ).fetchone()
-        if row is None:
-            return None
-        return Article(
-            id=row[0], title=row[1], url=row[2], text=row[3], meta=json.loads(row[4]), source=row[5]
+            try:
+                return self._db.execute(f"{sql} ({marks})", list(keys)).fetchall()
+            except sqlite3.DatabaseError:
+                rows = []
+                for key in keys:
+                    try:
+                        rows += self._db.execute(f"{sql} (?)", (key,)).fetchall()
+                    except sqlite3.DatabaseError as exc:
+                        self._flag(kind, key, f"cannot be read: {exc}")
+                return rows
+
+    def _flag(self, kind: str, key: object, problem: str) -> None:
+        """Leave a damaged row out of answers until the index changes, and log it once."""
+        with self._flag_lock:
+            flagged = self._flagged_passages if kind == "passage" else self._flagged_articles
+            if key in flagged:
+                return
+            flagged.add(key)  # type: ignore[arg-type]
+        log.error(
+            "%s %s in %s %s: it is left out of answers; run qa-index check",
+            kind,
+            key,
+            self.db_path.name,
+            problem,
         )
+
+    def flag_passage(self, rowid: int, problem: str) -> None:
+        """Leave passage ``rowid`` out of answers (the engine found it inconsistent)."""
+        self._flag("passage", rowid, problem)
+
+    def _clear_flags(self) -> None:
+        """The index changed (perhaps repaired): flagged rows are checked again when read."""
+        with self._flag_lock:
+            self._flagged_passages.clear()
+            self._flagged_articles.clear()
+
+    def flagged(self) -> tuple[int, int]:
+        """(passages, articles) left out of answers as damaged since the index last changed."""
+        with self._flag_lock:
+            return len(self._flagged_passages), len(self._flagged_articles)
 
     def list_articles(
         self, offset: int = 0, limit: int = 50, query: str | None = None
@@ -564,7 +858,17 @@ class IndexStore:
         """
         lexical = self.lexical()
         if lexical is not None:
-            return lexical.document_frequency(word), len(lexical)
+            try:
+                return lexical.document_frequency(word), len(lexical)
+            except (IndexError, ValueError, OSError) as exc:
+                self._lexical_failed(lexical, exc)
+        try:
+            return self._fts_document_frequency(word)
+        except sqlite3.DatabaseError as exc:
+            log.error("the full-text index cannot be read (%s): run qa-index check", exc)
+            return 0, 1
+
+    def _fts_document_frequency(self, word: str) -> tuple[int, int]:
         db = self._text_db()
         with self._text_lock:
             if self._df_generation != self._seen_version:
@@ -601,28 +905,67 @@ class IndexStore:
         with self._lock:
             return describe_faiss(self.index)
 
-    def passages(self, rowids: Sequence[int]) -> dict[int, StoredPassage]:
-        if not rowids:
-            return {}
-        marks = ",".join("?" * len(rowids))
+    @property
+    def generation(self) -> int:
+        """The index generation this store has loaded (it changes with every write)."""
+        return self._seen_version
+
+    def probe_passage(self) -> StoredPassage | None:
+        """The newest passage that passes its checksum (for the engine's self-test)."""
         with self._lock:
-            rows = self._db.execute(
-                "SELECT rowid, article_id, start, end, text FROM passages "
-                f"WHERE rowid IN ({marks})",
-                list(rowids),
-            ).fetchall()
-        return {r[0]: StoredPassage(*r) for r in rows}
+            rowids = [
+                r[0]
+                for r in self._db.execute("SELECT rowid FROM passages ORDER BY rowid DESC LIMIT 20")
+            ]
+        found = self.passages(rowids)
+        if rowids and not found:
+            raise DamagedRowError("the newest passages all fail their checksums")
+        return next((found[r] for r in rowids if r in found), None)
+
+    def passages(self, rowids: Sequence[int]) -> dict[int, StoredPassage]:
+        """The passages with these rowids whose rows pass their checksum; a row that fails
+        is flagged, logged and left out."""
+        wanted = [r for r in rowids if r not in self._flagged_passages]
+        found: dict[int, StoredPassage] = {}
+        for row in self._fetch(
+            f"SELECT {_PASSAGE_COLUMNS} FROM passages WHERE rowid IN", wanted, "passage"
+        ):
+            rowid, pid, article_id, start, end, text, vector, checksum = row
+            problem = None
+            if not isinstance(vector, bytes) or len(vector) != self.dim * 4:
+                problem = "has a vector of the wrong size"
+            elif (
+                checksum is not None
+                and passage_checksum(pid, article_id, start, end, text, vector) != checksum
+            ):
+                problem = "does not match its checksum"
+            else:
+                try:
+                    found[rowid] = StoredPassage(
+                        rowid, decode(article_id) or "", int(start), int(end), decode(text) or ""
+                    )
+                except (UnicodeDecodeError, TypeError, ValueError):
+                    problem = "is unreadable"
+            if problem is not None:
+                self._flag("passage", rowid, problem)
+        return found
 
     def article_refs(self, article_ids: Iterable[str]) -> dict[str, tuple[str, str | None]]:
-        ids = list(set(article_ids))
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT id, title, url FROM articles WHERE id IN ({marks})", ids
-            ).fetchall()
-        return {r[0]: (r[1], r[2]) for r in rows}
+        """(title, url) of the articles with these ids (unreadable ones left out)."""
+        ids = [a for a in set(article_ids) if a not in self._flagged_articles]
+        refs = {}
+        sql = (
+            "SELECT CAST(id AS BLOB), CAST(title AS BLOB), CAST(url AS BLOB) FROM articles "
+            "WHERE id IN"
+        )
+        for row in self._fetch(sql, ids, "article"):
+            try:
+                article_id, title, url = (decode(v) for v in row)
+            except UnicodeDecodeError:
+                self._flag("article", row[0].decode("utf-8", "replace"), "is unreadable")
+                continue
+            refs[article_id or ""] = (title or "", url)
+        return refs
 
     def search_dense(self, query: np.ndarray, n: int) -> list[tuple[int, float]]:
         """Top ``n`` passages by inner product with the (normalised) query vector."""
@@ -655,7 +998,9 @@ class IndexStore:
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
     def lexical(self) -> LexicalIndex | None:
-        """The BM25 index of the current generation, if it has been built (by any process)."""
+        """The BM25 index of the current generation, if it has been built (by any process)
+        and its files match their recorded checksums (if not, it is rebuilt in the
+        background; FTS5 answers meanwhile)."""
         generation = self._seen_version
         lexical = self._lexical
         if lexical is not None and lexical.generation == generation:
@@ -664,11 +1009,49 @@ class IndexStore:
             return None
         with self._lexical_lock:
             if self._lexical is None or self._lexical.generation != generation:
-                loaded = LexicalIndex.load(self.lexical_dir, generation)
-                if loaded is None:
+                loaded = self._load_lexical(generation, self._text_db())
+                if loaded is None:  # damaged or unverifiable, and removed: build it anew
+                    self._lexical_wanted = True
+                    self._start_lexical_builder()
                     return None
                 self._lexical = loaded
             return self._lexical
+
+    def _load_lexical(
+        self, generation: int, db: sqlite3.Connection | None = None
+    ) -> LexicalIndex | None:
+        """The saved BM25 index of ``generation`` if its files match the checksums recorded
+        for them; a directory without recorded checksums (an older version's) is removed."""
+        path = self.lexical_dir / str(generation)
+        if not path.is_dir():
+            return None
+        recorded = json.loads(self._meta_value(BM25_CHECKSUMS_KEY, db) or "{}")
+        if recorded.get("generation") != generation:
+            log.info("BM25 index %s has no recorded checksums: it is rebuilt", path)
+            shutil.rmtree(path, ignore_errors=True)
+            return None
+        return LexicalIndex.load(self.lexical_dir, generation, recorded.get("files") or {})
+
+    def _record_bm25_checksums(
+        self, generation: int, files: dict[str, str], db: sqlite3.Connection
+    ) -> None:
+        value = json.dumps({"generation": generation, "files": files})
+        self._set_meta(BM25_CHECKSUMS_KEY, value, db)
+
+    def _lexical_failed(self, lexical: LexicalIndex, exc: Exception) -> None:
+        """A BM25 index that fails when searched (changed on disk after it was checked):
+        dropped, its files removed, and rebuilt in the background; FTS5 answers meanwhile."""
+        log.error(
+            "the BM25 index of generation %d failed (%s: %s): it is rebuilt from SQLite",
+            lexical.generation,
+            type(exc).__name__,
+            exc,
+        )
+        with self._lexical_lock:
+            if self._lexical is lexical:
+                self._lexical = None
+        shutil.rmtree(self.lexical_dir / str(lexical.generation), ignore_errors=True)
+        self.update_lexical_in_background()
 
     def search_bm25(self, words: list[str], n: int) -> list[tuple[int, float]]:
         """Top ``n`` passages holding any of ``words`` by BM25; higher score = better.
@@ -680,16 +1063,24 @@ class IndexStore:
             return []
         lexical = self.lexical()
         if lexical is not None:
-            return lexical.search(words, n)
-        rows = (
-            self._text_db()
-            .execute(
-                "SELECT rowid, bm25(passages_fts) FROM passages_fts WHERE passages_fts MATCH ? "
-                "ORDER BY bm25(passages_fts) LIMIT ?",
-                (fts_query(words), n),
+            try:
+                return lexical.search(words, n)
+            except (IndexError, ValueError, OSError) as exc:
+                self._lexical_failed(lexical, exc)
+        try:
+            rows = (
+                self._text_db()
+                .execute(
+                    "SELECT rowid, bm25(passages_fts) FROM passages_fts WHERE passages_fts "
+                    "MATCH ? ORDER BY bm25(passages_fts) LIMIT ?",
+                    (fts_query(words), n),
+                )
+                .fetchall()
             )
-            .fetchall()
-        )
+        except sqlite3.DatabaseError as exc:
+            # Dense search still answers; qa-index check / repair find and rebuild FTS5.
+            log.error("the full-text index cannot be searched (%s): run qa-index check", exc)
+            return []
         return [(int(r[0]), -float(r[1])) for r in rows]
 
     def update_lexical(self) -> LexicalIndex:
@@ -707,7 +1098,7 @@ class IndexStore:
             current = self._lexical
             if current is not None and current.generation == generation:
                 return current
-            loaded = LexicalIndex.load(self.lexical_dir, generation)
+            loaded = self._load_lexical(generation, db)
             lexical = loaded or LexicalIndex.build(
                 db.execute("SELECT rowid, text FROM passages"), generation
             )
@@ -715,8 +1106,11 @@ class IndexStore:
             db.execute("COMMIT")
         if loaded is None:
             try:
-                lexical.save(self.lexical_dir)
-            except OSError as exc:
+                lexical.save(
+                    self.lexical_dir,
+                    publish=lambda files: self._record_bm25_checksums(generation, files, db),
+                )
+            except (OSError, sqlite3.OperationalError) as exc:
                 log.warning("could not save the BM25 index in %s: %s", self.lexical_dir, exc)
         with self._lexical_lock:
             if self._lexical is None or self._lexical.generation < generation:
@@ -728,11 +1122,15 @@ class IndexStore:
         build runs makes that thread build once more when it is done, for the newer writes."""
         with self._lexical_lock:
             self._lexical_wanted = True
-            if self._lexical_builder is None:
-                self._lexical_builder = threading.Thread(
-                    target=self._update_lexical_while_wanted, name="bm25-build", daemon=True
-                )
-                self._lexical_builder.start()
+            self._start_lexical_builder()
+
+    def _start_lexical_builder(self) -> None:
+        """Start the builder thread unless it runs (hold ``_lexical_lock``)."""
+        if self._lexical_builder is None:
+            self._lexical_builder = threading.Thread(
+                target=self._update_lexical_while_wanted, name="bm25-build", daemon=True
+            )
+            self._lexical_builder.start()
 
     def _update_lexical_while_wanted(self) -> None:
         while True:
@@ -757,6 +1155,7 @@ class IndexStore:
             with self._lock:
                 # Another process may have written since we opened: start from its state.
                 if self._generation() != self._seen_version:
+                    self._clear_flags()
                     self.index = self._load_faiss()
                     self._reconcile()
                     self._seen_version = self._generation()
@@ -790,32 +1189,50 @@ class IndexStore:
                     db.execute("DELETE FROM articles WHERE id=?", (article_id,))
                 now = time.time()
                 for article, passages, vectors in upserts:
+                    meta = json.dumps(article.meta, ensure_ascii=False)
                     db.execute(
                         "INSERT INTO articles(id, title, url, text, meta, source, content_hash,"
-                        " added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        " added_at, checksum) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             article.id,
                             article.title,
                             article.url,
                             article.text,
-                            json.dumps(article.meta, ensure_ascii=False),
+                            meta,
                             article.source,
                             article.content_hash,
                             now,
+                            article_checksum(
+                                article.id,
+                                article.title,
+                                article.url,
+                                article.text,
+                                meta,
+                                article.source,
+                            ),
                         ),
                     )
                     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
                     for passage, vector in zip(passages, vectors, strict=True):
+                        blob = vector.tobytes()
                         cur = db.execute(
                             "INSERT OR IGNORE INTO passages(id, article_id, start, end, text,"
-                            " vector) VALUES (?, ?, ?, ?, ?, ?)",
+                            " vector, checksum) VALUES (?, ?, ?, ?, ?, ?, ?)",
                             (
                                 passage.id,
                                 article.id,
                                 passage.start,
                                 passage.end,
                                 passage.text,
-                                vector.tobytes(),
+                                blob,
+                                passage_checksum(
+                                    passage.id,
+                                    article.id,
+                                    passage.start,
+                                    passage.end,
+                                    passage.text,
+                                    blob,
+                                ),
                             ),
                         )
                         if cur.rowcount:
@@ -832,6 +1249,7 @@ class IndexStore:
             self._count_stale()
             self._save_faiss()
             self._seen_version = self._generation()
+            self._clear_flags()
         self.refit_faiss()
 
     def close(self) -> None:

@@ -98,6 +98,7 @@ def serve(
     import uvicorn
 
     from qa.api.app import create_app
+    from qa.api.server import RequestTimeoutProtocol
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -113,6 +114,7 @@ def serve(
         log_level="info" if verbose else "warning",
         # Longer than clients' idle timeouts, so a request never lands on a closing socket.
         timeout_keep_alive=30,
+        http=RequestTimeoutProtocol,  # slow or half-sent requests: 408, connection closed
     )
 
 

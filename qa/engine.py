@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
+import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -14,24 +18,60 @@ from indexer.embed import Embedder, TokenCounter
 from indexer.load import LoadError
 from indexer.pipeline import AddReport, Indexer
 from indexer.split import split_sentences
-from indexer.store import ArticleSummary, IndexStore
+from indexer.store import ArticleSummary, IndexMismatchError, IndexStore
 from qa.answer import build_answers
 from qa.calibrate import Calibration, answer_scores, calibration_path
 from qa.read.base import Reader, Span
 from qa.rerank import LexicalReranker
 from qa.retrieve import Hit, HybridRetriever
 from qa.settings import Settings
-from qa.types import Article, AskResult
+from qa.types import Answer, Article, AskResult
 
 log = logging.getLogger(__name__)
 
 BUNDLED_READER = Path(__file__).parent / "models" / "reader"
 # Used without a calibration file: the reader's own span probability.
 DEFAULT_THRESHOLD = 0.25
+SELF_TEST_RETRY_SECONDS = 5.0  # while failing, /healthz runs the self-test at most this often
+PROBE_CHARS = 300  # the self-test asks at most this much of a stored sentence
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 class QuestionError(ValueError):
     """The question cannot be asked (empty, too long, bad k)."""
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is a write refused for want of space (SQLite's or the file system's)."""
+    if isinstance(exc, OSError) and exc.errno in DISK_FULL:
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and (
+        getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+    )
+
+
+def public_reason(exc: BaseException) -> str:
+    """What went wrong, in a few words fit for /healthz and API errors: never a path (the
+    server log has the details)."""
+    if isinstance(exc, IndexMismatchError):
+        return exc.reason
+    if is_disk_full(exc):
+        return "the disk holding the index is full"
+    if isinstance(exc, sqlite3.DatabaseError):
+        return "the index database cannot be read (damaged?): run qa-index check"
+    if isinstance(exc, OSError):
+        return "the index files cannot be read or written"
+    return f"{type(exc).__name__} (see the server log)"
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    """Whether a real ask works now. ``reason``: why not (no paths); ``note``: damage
+    withheld from answers while they still work."""
+
+    ok: bool
+    reason: str | None = None
+    note: str | None = None
 
 
 def make_reader(settings: Settings) -> Reader:
@@ -99,6 +139,11 @@ class Engine:
             rrf_k=self.settings.rrf_k,
         )
         self.reranker = LexicalReranker(self.store, weight=self.settings.rerank_weight)
+        self.withheld = 0  # answers withheld because they were not the stored text
+        self._health_lock = threading.Lock()
+        self._tested_generation: int | None = None  # None: never self-tested (a CLI's engine)
+        self._failure: str | None = None  # why the self-test or the last ask failed
+        self._failed_at = 0.0
 
     @cached_property
     def reader(self) -> Reader:
@@ -126,7 +171,74 @@ class Engine:
             self.update_bm25(background=True)
         self.embedder.load()
         self.reader.read("warm up?", ["The engine warms up."])
+        self.self_test()
         return self
+
+    # ---- health --------------------------------------------------------------------------
+    def self_test(self) -> str | None:
+        """Ask one real question through the whole answer path: the start of a stored
+        sentence, which retrieval must find again. Returns None when it works, else why not
+        (recorded for :meth:`health`)."""
+        with self._health_lock:
+            self._tested_generation = self.store.generation
+        reason = self._probe()
+        with self._health_lock:
+            self._failure, self._failed_at = reason, time.monotonic()
+        if reason:
+            log.error("self-test failed: %s", reason)
+        return reason
+
+    def _probe(self) -> str | None:
+        try:
+            probe = self.store.probe_passage()
+            if probe is None:
+                return None  # nothing indexed: nothing to find
+            sentence = next(iter(split_sentences(probe.text)), None)
+            if sentence is None:
+                return None
+            end = min(sentence.end, sentence.start + PROBE_CHARS)
+            if end < sentence.end:  # cut at a word boundary
+                end = max(probe.text.rfind(" ", sentence.start, end), sentence.start + 1)
+            question = probe.text[sentence.start : end].strip()
+            _, hits = self._answer(question, 1, None, 0, time.perf_counter())
+        except QuestionError:
+            return None
+        except Exception as exc:
+            log.exception("the self-test ask failed")
+            return f"a test question failed: {public_reason(exc)}"
+        if not any(question in h.text for h in hits):
+            return "retrieval did not find a stored passage from its own words"
+        return None
+
+    def health(self) -> HealthReport:
+        """Whether asks work: the self-test's verdict, run again when the index changed since
+        (and, while failing, every ``SELF_TEST_RETRY_SECONDS``); a real ask that failed
+        unexpectedly counts as a failed self-test until an ask succeeds."""
+        self.store.refresh()
+        with self._health_lock:
+            due = self._tested_generation != self.store.generation or (
+                self._failure is not None
+                and time.monotonic() - self._failed_at > SELF_TEST_RETRY_SECONDS
+            )
+        if due:
+            self.self_test()
+        with self._health_lock:
+            failure = self._failure
+        if failure:
+            return HealthReport(ok=False, reason=failure)
+        passages, articles = self.store.flagged()
+        note = None
+        if self.withheld or passages or articles:
+            note = (
+                f"{self.withheld} answers withheld, {passages} passages and {articles} articles "
+                "left out: they fail their checksums or do not match; run qa-index check"
+            )
+        return HealthReport(ok=True, note=note)
+
+    def _record_failure(self, exc: BaseException) -> None:
+        with self._health_lock:
+            self._failure = f"asks fail: {public_reason(exc)}"
+            self._failed_at = time.monotonic()
 
     # ---- asking --------------------------------------------------------------------------
     def validate(self, question: str, k: int) -> str:
@@ -274,6 +386,25 @@ class Engine:
         """:meth:`ask`, also returning the ranked passages (at least ``depth``; for evaluation)."""
         started = time.perf_counter()
         question = self.validate(question, k)
+        self.store.refresh()
+        with self._health_lock:
+            retest = self._tested_generation not in (None, self.store.generation)
+        if retest:  # the index changed: check the answer path once more (serving engines)
+            self.self_test()
+        try:
+            result = self._answer(question, k, context, depth, started)
+        except Exception as exc:
+            self._record_failure(exc)
+            raise
+        with self._health_lock:
+            if self._failure is not None and self._failure.startswith("asks fail"):
+                self._failure = None
+        return result
+
+    def _answer(
+        self, question: str, k: int, context: str | None, depth: int, started: float
+    ) -> tuple[AskResult, list[Hit]]:
+        """Retrieve, read and build verified answers (the question is valid)."""
         hits, read, spans = self.read_candidates(question, context, depth)
         if self.calibration:
             answerable = self.calibration.answerable(spans, read)
@@ -294,6 +425,7 @@ class Engine:
             )
             if a.score >= self.threshold
         ]
+        answers = self._verified(answers, read)
         result = AskResult(
             question=question,
             found=bool(answers),
@@ -301,6 +433,42 @@ class Engine:
             answers=answers,
         )
         return result, hits
+
+    def _verified(self, answers: list[Answer], read: Sequence[Hit]) -> list[Answer]:
+        """The answers whose ``text`` and ``quote`` are the stored article's ``field`` at their
+        offsets (the article's row passing its checksum). Any other is withheld, never
+        returned: it is logged and counted, and the passage it came from flagged."""
+        articles = self.store.read_articles({a.article.id for a in answers})
+        kept = []
+        for answer in answers:
+            article = articles.get(answer.article.id)
+            field = None
+            if article is not None:
+                field = article.title if answer.field == "title" else article.text
+            if (
+                field is not None
+                and field[answer.start : answer.end] == answer.text
+                and field[answer.quote_start : answer.quote_end] == answer.quote
+            ):
+                kept.append(answer)
+                continue
+            with self._health_lock:
+                self.withheld += 1
+            log.error(
+                "withheld an answer that is not its stored article's %s at [%d:%d]: article %r, "
+                "answer %r",
+                answer.field,
+                answer.start,
+                answer.end,
+                answer.article.id,
+                answer.text[:80],
+            )
+            for hit in read:
+                if hit.article_id == answer.article.id and (
+                    answer.field == "text" and hit.start <= answer.start < hit.end
+                ):
+                    self.store.flag_passage(hit.rowid, "gave an answer its article does not hold")
+        return kept
 
     # ---- the index -----------------------------------------------------------------------
     def add(

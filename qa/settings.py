@@ -111,6 +111,12 @@ class Settings(BaseSettings):
     max_k: int = 20
     max_question_chars: int = 2000
     max_body_bytes: int = 1_000_000
+    request_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Each request (headers and body) must arrive within this time of its first "
+        "byte, else 408 and the connection is closed (slow or half-sent requests).",
+    )
     max_article_bytes: int = Field(
         default=20_000_000, description="Files (JSONL: lines) over this are reported, not indexed."
     )

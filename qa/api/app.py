@@ -13,9 +13,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from qa.api.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
+from qa.api.middleware import (
+    BodySizeLimitMiddleware,
+    SecurityHeadersMiddleware,
+    UnexpectedErrorMiddleware,
+)
 from qa.api.routes import articles, ask, health
-from qa.engine import Engine
+from qa.engine import Engine, public_reason
 from qa.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,7 +59,7 @@ def _start_engine(app: FastAPI, settings: Settings) -> None:
         log.info("ready: %d articles, %d passages", *engine.counts())
     except Exception as e:  # reported by /healthz, not raised into uvicorn
         log.exception("the engine failed to start")
-        app.state.startup_error = f"{type(e).__name__}: {e}"
+        app.state.startup_error = f"the engine failed to start: {public_reason(e)}"
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -111,11 +115,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             detail = "the body could not be parsed: send UTF-8 JSON, not nested too deeply"
         return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
 
-    @app.exception_handler(Exception)
-    async def server_error(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse({"detail": "internal error"}, status_code=500)
-
     app.include_router(ask.router)
     app.include_router(articles.router)
     app.include_router(health.router)
@@ -129,6 +128,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
         app.include_router(make_router(app, settings))
 
+    # Inside the others: an unexpected error becomes a JSON 500 (507 for a full disk) that
+    # still gets the security headers, and the connection stays open.
+    app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(

@@ -24,7 +24,7 @@ def get_engine(request: Request) -> Engine:
         error = request.app.state.startup_error
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
-            detail=f"the engine failed to start: {error}" if error else "the engine is starting",
+            detail=error or "the engine is starting",
             headers={"Retry-After": "2"},
         )
     return engine

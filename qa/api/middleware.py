@@ -1,10 +1,20 @@
-"""ASGI middleware: request body size limit and security headers."""
+"""ASGI middleware: request body size limit, security headers, unexpected errors as JSON."""
 
 from __future__ import annotations
 
 import json
+import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from qa.engine import is_disk_full
+
+log = logging.getLogger(__name__)
+
+DISK_FULL_DETAIL = (
+    "insufficient storage: the disk holding the index is full, so nothing of this request was "
+    "written (the index is as it was). Free some space and retry."
+)
 
 # The chat page's own scripts and styles only; nothing inline, no framing.
 PAGE_CSP = (
@@ -116,3 +126,50 @@ class BodySizeLimitMiddleware:
 
 class _TooLarge(Exception):
     pass
+
+
+class UnexpectedErrorMiddleware:
+    """An exception no route handled becomes a JSON ``500 {"detail": "internal error"}``
+    (``507`` with a clear message when the disk is full), logged with its traceback.
+
+    Left to the server, it would be logged and the keep-alive connection dropped, so the
+    client's next request on it would die with a reset. Only if the response had already
+    begun is the exception passed on (the connection must close then).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            log.error("unhandled error on %s %s", scope["method"], scope["path"], exc_info=exc)
+            status, detail = (
+                (507, DISK_FULL_DETAIL) if is_disk_full(exc) else (500, "internal error")
+            )
+            body = json.dumps({"detail": detail}).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})

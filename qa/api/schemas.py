@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -12,10 +13,12 @@ _ERROR_DESCRIPTIONS = {
     401: "The write needs `Authorization: Bearer <QA_API_KEY>`.",
     403: "The API key is wrong.",
     404: "No such article.",
+    409: "An article with the id derived from this title exists with other text: send an id.",
     413: "The request body is over the size limit (QA_MAX_BODY_BYTES).",
     415: "The body is not sent as JSON (`Content-Type: application/json`).",
     422: "The request is invalid; `detail` says why.",
     503: "The engine is still starting (or failed to start); retry after `Retry-After`.",
+    507: "The disk holding the index is full: nothing was written.",
 }
 
 
@@ -59,8 +62,20 @@ class ArticleIn(BaseModel):
             return None
         if not value.strip():
             raise ValueError("must not be blank")
-        if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-            raise ValueError("must not contain control characters")
+        # C0/C1 controls (U+0085 too) and line or paragraph separators.
+        if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in value):
+            raise ValueError("must not contain control characters or line breaks")
+        return value
+
+    @field_validator("id")
+    @classmethod
+    def _visible(cls, value: str | None) -> str | None:
+        # An id is typed and compared: invisible format characters (zero-width spaces, bidi
+        # overrides) or unassigned code points would make two ids look alike.
+        if value is not None and any(
+            unicodedata.category(ch) in ("Cf", "Co", "Cn") for ch in value
+        ):
+            raise ValueError("must not contain invisible, private-use or unassigned characters")
         return value
 
     @field_validator("id")

@@ -60,6 +60,16 @@ def plain_question(text: str) -> str:
     return " ".join(text.split())
 
 
+def _addressable(event: dict) -> bool:
+    """An event the bot can answer: a channel and a timestamp to reply to, text if any."""
+    return (
+        isinstance(event.get("channel"), str)
+        and isinstance(event.get("ts"), str)
+        and isinstance(event.get("text") or "", str)
+        and isinstance(event.get("thread_ts") or "", str)
+    )
+
+
 class BoundedMap:
     """A thread-safe dict that forgets its oldest keys past ``size`` entries."""
 
@@ -155,7 +165,7 @@ class SlackBot:
     # ---- listeners (bolt acks events before they run) ------------------------------------
     def on_mention(self, body: dict, event: dict, client: WebClient, context: BoltContext) -> None:
         """``@qa question`` in a channel: answer in its thread (a follow-up if in one)."""
-        if event.get("bot_id") or event.get("subtype"):
+        if event.get("bot_id") or event.get("subtype") or not _addressable(event):
             return
         if self._claim(body, event["channel"], event["ts"]):
             self._submit(self._reply, client, context, event, True)
@@ -163,6 +173,8 @@ class SlackBot:
     def on_message(self, body: dict, event: dict, client: WebClient, context: BoltContext) -> None:
         """DMs, and question replies in threads the bot answered (follow-ups)."""
         if event.get("subtype") or event.get("bot_id") or not event.get("user"):
+            return
+        if not _addressable(event):
             return
         if event["user"] == context.bot_user_id:
             return

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from indexer.clean import clean_text
+from indexer.store import DamagedRowError
 from qa.api.deps import EngineDep, WriteAccess
 from qa.api.schemas import (
     ArticleIn,
@@ -55,7 +56,14 @@ def list_articles(
     summary="One article with its full text (the text answers' offsets refer to)",
 )
 def get_article(article_id: str, engine: EngineDep) -> Article:
-    article = engine.get_article(article_id)
+    try:
+        article = engine.get_article(article_id)
+    except DamagedRowError:
+        raise HTTPException(
+            status.HTTP_500_INTERNAL_SERVER_ERROR,
+            detail="the stored copy of this article is damaged (it fails its checksum): "
+            "the operator can find it with qa-index check",
+        ) from None
     if article is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no article with id {article_id!r}")
     return article
@@ -68,7 +76,7 @@ def get_article(article_id: str, engine: EngineDep) -> Article:
     dependencies=[WriteAccess],
     responses={
         200: {"model": ArticleWriteResult, "description": "Unchanged: already indexed as is."},
-        **error_responses(400, 401, 403, 413, 415, 422, 503),
+        **error_responses(400, 401, 403, 409, 413, 415, 422, 503, 507),
     },
     summary="Add or update one article",
 )
@@ -85,6 +93,20 @@ def add_article(body: ArticleIn, engine: EngineDep, response: Response) -> Artic
         text=text,
         meta=body.meta,
     )
+    if body.id is None and body.url is None:
+        # The id comes from the title alone: another article with the same title must not
+        # silently replace this one.
+        try:
+            stored = engine.get_article(article.id)
+        except DamagedRowError:
+            stored = None  # replacing a damaged row is a repair
+        if stored is not None and (stored.title, stored.text) != (article.title, article.text):
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                detail=f"an article titled {stored.title!r} already has the id {article.id!r} "
+                "with other text: send its 'id' to replace it, or give this one an 'id' or a "
+                "'url' of its own",
+            )
     # Rebuilding BM25 takes seconds on a large index: not on the request's time.
     report = engine.add([article], update_bm25=False)
     engine.update_bm25(background=True)
@@ -100,7 +122,7 @@ def add_article(body: ArticleIn, engine: EngineDep, response: Response) -> Artic
     "/{article_id:path}",
     response_model=ArticleWriteResult,
     dependencies=[WriteAccess],
-    responses=error_responses(401, 403, 404, 503),
+    responses=error_responses(401, 403, 404, 503, 507),
     summary="Delete an article and its passages",
 )
 def delete_article(article_id: str, engine: EngineDep) -> ArticleWriteResult:
