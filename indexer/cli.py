@@ -189,6 +189,92 @@ def stats(index: IndexOption = None) -> None:
     )
 
 
+def _existing_index(index: Path | None) -> Path:
+    directory = Settings(**({"index_dir": index} if index else {})).index_dir
+    from indexer.store import DB_NAME
+
+    if not (directory / DB_NAME).is_file():
+        err.print(f"[red]error:[/] no index at {escape(str(directory))}")
+        raise typer.Exit(2)
+    return directory
+
+
+def _print_check(report, as_json: bool) -> None:  # noqa: ANN001 - CheckReport, imported late
+    if as_json:
+        print(json.dumps(report.to_json(), indent=2))
+        return
+    console.print(f"{report.articles} articles, {report.passages} passages")
+    for finding in report.findings:
+        fix = "repairable" if finding.repairable else "not repairable"
+        what = f"{finding.kind} {finding.id}" if finding.id else finding.kind
+        console.print(f"  [red]{escape(what)}[/]: {escape(finding.problem)} [dim]({fix})[/]")
+    shown = len(report.findings)
+    total = sum(report.counts.values())
+    if total > shown:
+        console.print(f"  … and {total - shown} more")
+    for note in report.notes:
+        console.print(f"  [dim]note: {escape(note)}[/]")
+    if report.ok:
+        console.print("[green]ok[/]: every row and file matches its checksum")
+    else:
+        repairable = sum(f.repairable for f in report.findings)
+        console.print(
+            f"[red]{total} problem{'s' if total != 1 else ''}[/] ({repairable} repairable): "
+            "qa-index repair re-derives what it can"
+        )
+
+
+@app.command()
+def check(
+    index: IndexOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Verify the whole index, changing nothing: SQLite's integrity check, the full-text
+    index against the passages, every article and passage against its checksum (and each
+    passage against its article's text), the vector file against its checksum and SQLite's
+    vectors, the BM25 files against theirs. Exit code 1 when anything is damaged."""
+    from indexer.embed import MODEL_DIM
+    from indexer.integrity import check_index
+
+    report = check_index(_existing_index(index), MODEL_DIM)
+    _print_check(report, as_json)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+def repair(
+    index: IndexOption = None,
+    remove_damaged: Annotated[
+        bool,
+        typer.Option(
+            "--remove-damaged", help="Delete damaged articles (they cannot be re-derived)."
+        ),
+    ] = False,
+) -> None:
+    """Re-derive what is damaged and can be re-derived: SQLite's indexes and the full-text
+    index, the vector file and the BM25 index, damaged passages of intact articles (split and
+    embedded again), missing checksums. A damaged article is listed, to be added again from
+    its source (or deleted with --remove-damaged). Exit code 1 when damage remains."""
+    from indexer.embed import MODEL_DIM
+    from indexer.integrity import check_index
+    from indexer.repair import repair_index
+
+    directory = _existing_index(index)
+    before = check_index(directory, MODEL_DIM)
+    if before.ok:
+        console.print("[green]ok[/]: nothing to repair")
+        return
+    engine = _engine(index)
+    result = repair_index(engine.indexer, before, remove_damaged=remove_damaged)
+    for line in result.done:
+        console.print(f"[green]done[/]: {escape(line)}")
+    for line in result.not_repaired:
+        err.print(f"[yellow]not repaired[/]: {escape(line)}")
+    assert result.after is not None
+    _print_check(result.after, as_json=False)
+    raise typer.Exit(0 if result.after.ok else 1)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     app()

@@ -15,6 +15,7 @@ theirs.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -86,6 +87,15 @@ def bytes_checksum(data: bytes | np.ndarray) -> str:
     return hashlib.sha256(memoryview(data)).hexdigest()
 
 
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is a write refused for want of space (SQLite's or the file system's)."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and (
+        getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+    )
+
+
 def decode(value: bytes | str | None) -> str | None:
     """A column read as bytes, as text; raises UnicodeDecodeError on damaged bytes."""
     if value is None or isinstance(value, str):
@@ -106,6 +116,7 @@ class Finding:
     id: str | None
     problem: str
     repairable: bool
+    article: str | None = None  # a passage's article (re-derived from it when intact)
 
 
 @dataclass
@@ -120,10 +131,18 @@ class CheckReport:
     def ok(self) -> bool:
         return not self.counts
 
-    def add(self, kind: Kind, id: str | None, problem: str, *, repairable: bool) -> None:
+    def add(
+        self,
+        kind: Kind,
+        id: str | None,
+        problem: str,
+        *,
+        repairable: bool,
+        article: str | None = None,
+    ) -> None:
         self.counts[kind] = self.counts.get(kind, 0) + 1
         if self.counts[kind] <= MAX_FINDINGS:
-            self.findings.append(Finding(kind, id, problem, repairable))
+            self.findings.append(Finding(kind, id, problem, repairable, article))
 
     def ids(self, kind: Kind) -> set[str]:
         return {f.id for f in self.findings if f.kind == kind and f.id is not None}
@@ -132,18 +151,17 @@ class CheckReport:
         return {"ok": self.ok, **asdict(self)}
 
 
-def check_index(
-    directory: Path, dim: int, db_name: str, faiss_name: str, bm25_dir: str
-) -> CheckReport:
+def check_index(directory: Path, dim: int) -> CheckReport:
     """Verify the index in ``directory`` without changing it (see the module docstring).
 
     Args:
         directory: the index directory.
         dim: the embedding dimension the vectors must have.
-        db_name, faiss_name, bm25_dir: the store's file names.
     """
+    from indexer.store import DB_NAME, FAISS_NAME, LEXICAL_DIR  # the store imports this module
+
     report = CheckReport()
-    db_path = directory / db_name
+    db_path = directory / DB_NAME
     if not db_path.is_file():
         report.add("sqlite", None, "the index database is missing", repairable=False)
         return report
@@ -151,18 +169,28 @@ def check_index(
     db.text_factory = bytes  # damaged text must not stop the walk: it is decoded row by row
     try:
         try:
-            problems = [decode(r[0]) for r in db.execute("PRAGMA integrity_check(100)")]
-        except sqlite3.DatabaseError as exc:
+            problems = [
+                r[0].decode("utf-8", "replace") if isinstance(r[0], bytes) else str(r[0])
+                for r in db.execute("PRAGMA integrity_check(100)")
+            ]
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             report.add("sqlite", None, f"not readable as a database: {exc}", repairable=False)
             return report
         if problems != ["ok"]:
             for problem in problems:
-                report.add("sqlite", None, str(problem), repairable=True)
+                # REINDEX rebuilds an index from its table; a damaged table it cannot mend.
+                report.add("sqlite", None, problem, repairable=" index " in f" {problem} ")
         meta = _meta(db, report)
         rowids = _check_rows(db, dim, report)
         _check_fts(db_path, report)
-        _check_faiss(directory / faiss_name, db, meta, rowids, dim, report)
-        _check_bm25(directory / bm25_dir, meta, rowids, report)
+        try:
+            _check_faiss(directory / FAISS_NAME, db, meta, rowids, dim, report)
+        except (sqlite3.DatabaseError, ValueError, OSError) as exc:
+            report.add("faiss", None, f"could not be compared with SQLite: {exc}", repairable=True)
+        try:
+            _check_bm25(directory / LEXICAL_DIR, meta, rowids, report)
+        except (ValueError, OSError) as exc:
+            report.add("bm25", None, f"could not be checked: {exc}", repairable=True)
     finally:
         db.close()
     return report
@@ -235,7 +263,13 @@ def _check_rows(db: sqlite3.Connection, dim: int, report: CheckReport) -> np.nda
             problem = _passage_problem(passage, dim, texts.get(article_id))
             if problem:
                 # Re-derivable when its article is intact: split and embedded again.
-                report.add("passage", str(passage[0]), problem, repairable=article_id in texts)
+                report.add(
+                    "passage",
+                    str(passage[0]),
+                    problem,
+                    repairable=article_id in texts,
+                    article=article_id,
+                )
     try:
         total = db.execute("SELECT count(*) FROM passages").fetchone()[0]
         orphans = db.execute(
@@ -254,9 +288,9 @@ def _check_rows(db: sqlite3.Connection, dim: int, report: CheckReport) -> np.nda
 def _article_problem(row: tuple) -> str | None:
     try:
         fields = [decode(v) for v in row[:6]]
+        checksum = decode(row[6])
     except UnicodeDecodeError:
         return "a field is not valid UTF-8"
-    checksum = decode(row[6])
     if checksum is None:
         return "no checksum recorded (written by an older version): qa-index repair records it"
     if article_checksum(*row[:6]) != checksum:
@@ -273,20 +307,20 @@ def _passage_problem(row: tuple, dim: int, article_text: str | None) -> str | No
     try:
         passage_text = decode(text) or ""
         decode(pid), decode(article_id)
+        checksum = decode(checksum)
     except UnicodeDecodeError:
         return "a field is not valid UTF-8"
     if not isinstance(vector, bytes) or len(vector) != dim * 4:
         return "its vector has the wrong size"
     if not (isinstance(start, int) and isinstance(end, int)):
         return "its offsets are not numbers"
-    checksum = decode(checksum)
     if checksum is None:
         return "no checksum recorded (written by an older version): qa-index repair records it"
     if passage_checksum(pid, article_id, start, end, text, vector) != checksum:
         return "does not match its checksum"
     if article_text is not None and article_text[start:end] != passage_text:
         return "its text is not its article's text at its offsets"
-    values = np.frombuffer(vector, dtype=np.float32)
+    values = np.frombuffer(vector, dtype=np.float32).astype(np.float64)
     if not np.isfinite(values).all() or abs(float(values @ values) - 1.0) > 1e-3:
         return "its vector is not a unit vector"
     return None

@@ -41,6 +41,7 @@ from indexer.integrity import (
     article_checksum,
     bytes_checksum,
     decode,
+    is_disk_full,
     passage_checksum,
 )
 from indexer.lexical import LexicalIndex
@@ -228,19 +229,19 @@ class IndexMismatchError(RuntimeError):
         self.reason = reason
 
 
-class DamagedRowError(RuntimeError):
-    """A stored row failed its checksum (``qa-index check`` reports it, ``repair`` fixes what
-    can be re-derived)."""
+class IndexDamagedError(RuntimeError):
+    """The index database cannot be read, or a stored row failed its checksum (``qa-index
+    check`` reports it, ``repair`` fixes what can be re-derived). The message has no path."""
 
 
 # Checksummed reads: text columns as bytes, so damaged UTF-8 is a finding, not an exception.
 _PASSAGE_COLUMNS = (
     "rowid, CAST(id AS BLOB), CAST(article_id AS BLOB), start, end, CAST(text AS BLOB), vector, "
-    "checksum"
+    "CAST(checksum AS BLOB)"
 )
 _ARTICLE_COLUMNS = (
     "CAST(id AS BLOB), CAST(title AS BLOB), CAST(url AS BLOB), CAST(text AS BLOB), "
-    "CAST(meta AS BLOB), CAST(source AS BLOB), checksum"
+    "CAST(meta AS BLOB), CAST(source AS BLOB), CAST(checksum AS BLOB)"
 )
 CHECKSUM_BATCH = 20_000  # rows per transaction when an older index gets its checksums
 
@@ -294,19 +295,27 @@ class IndexStore:
         # One lock for this process's threads, one file lock across processes.
         self._lock = threading.RLock()
         self._file_lock = FileLock(str(self.directory / LOCK_NAME))
-        self._db = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
         # Rows that failed their checksum since the last generation change: left out of answers.
         self._flagged_passages: set[int] = set()
         self._flagged_articles: set[str] = set()
         self._flag_lock = threading.Lock()
-        with self._file_lock:
-            self._init_schema()
-            self.index = self._load_faiss()
-            self._reconcile()
-        self._seen_version = self._generation()
+        try:
+            self._db = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            with self._file_lock:
+                self._init_schema()
+                self.index = self._load_faiss()
+                self._reconcile()
+            self._seen_version = self._generation()
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+            if is_disk_full(exc):
+                raise
+            log.error("cannot open the index database %s: %s", self.db_path, exc)
+            raise IndexDamagedError(
+                "the index database cannot be read (damaged?): run qa-index check"
+            ) from exc
         self._df_cache: dict[str, int] = {}
         self._df_generation = -1
         self._df_total = 0
@@ -357,13 +366,13 @@ class IndexStore:
             ):
                 db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, value))
             db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0')")
-        self._record_missing_checksums()
+        if self._meta_value("row_checksums") != "1":
+            self.record_checksums()
 
-    def _record_missing_checksums(self) -> None:
-        """Give an index written before row checksums its checksums, once, on first open
-        (in batches, so an interrupted run goes on where it stopped)."""
-        if self._meta_value("row_checksums") == "1":
-            return
+    def record_checksums(self) -> None:
+        """Record the checksums of rows that have none: once, on the first open of an index
+        written before row checksums (in batches, so an interrupted run goes on where it
+        stopped), and by ``qa-index repair`` for rows an older version wrote since."""
         for table in ("articles", "passages"):
             columns = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
             if "checksum" not in columns:
@@ -507,6 +516,63 @@ class IndexStore:
         live = self._db.execute("SELECT count(*) FROM passages").fetchone()[0]
         self._stale = max(0, self.index.ntotal - live)
 
+    # ---- repair (qa-index repair) --------------------------------------------------------
+    def rebuild_faiss(self) -> None:
+        """Rebuild the FAISS index from SQLite's vectors and write it. Call inside
+        :meth:`writing`."""
+        with self._lock:
+            self.index = self._built_faiss()
+            self._stale = 0
+            self._save_faiss()
+        log.info("FAISS index rebuilt from SQLite: %s", describe_faiss(self.index))
+
+    def rebuild_sqlite_indexes(self) -> None:
+        """Rebuild SQLite's indexes from their tables (REINDEX) and the full-text index
+        from the passages. Call inside :meth:`writing`."""
+        with self._lock:
+            self._db.execute("REINDEX")
+            with self._transaction() as db:
+                db.execute("INSERT INTO passages_fts(passages_fts) VALUES ('rebuild')")
+
+    def delete_rows(self, article_rowids: Sequence[int], passage_rowids: Sequence[int]) -> None:
+        """Delete rows by rowid (damaged ones, whose ids may be unreadable), with the
+        passages of the articles. Call inside :meth:`writing`."""
+        with self._lock:
+            with self._transaction() as db:
+                for rowid in article_rowids:
+                    row = db.execute(
+                        "SELECT CAST(id AS BLOB) FROM articles WHERE rowid=?", (rowid,)
+                    ).fetchone()
+                    if row is not None:
+                        passage_rowids = [
+                            *passage_rowids,
+                            *(
+                                r[0]
+                                for r in db.execute(
+                                    "SELECT rowid FROM passages WHERE CAST(article_id AS BLOB)=?",
+                                    (row[0],),
+                                )
+                            ),
+                        ]
+                    db.execute("DELETE FROM articles WHERE rowid=?", (rowid,))
+                for rowid in passage_rowids:
+                    db.execute("DELETE FROM passages WHERE rowid=?", (rowid,))
+                db.execute(
+                    "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'"
+                )
+            self._forget(np.array(passage_rowids, dtype=np.int64))
+            self._count_stale()
+            self._save_faiss()
+            self._seen_version = self._generation()
+            self._clear_flags()
+
+    def article_rowid(self, article_id: str) -> int | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT rowid FROM articles WHERE id=?", (article_id,)
+            ).fetchone()
+        return row[0] if row else None
+
     def refit_due(self) -> bool:
         """Whether the FAISS index should be rebuilt from SQLite: it outgrew its type
         (flat past ``exact_max``, HNSW past ``hnsw_max``, IVF grown fourfold: twice the ideal
@@ -569,13 +635,20 @@ class IndexStore:
     def _vectors_from_db(
         self, rowids: Sequence[int], db: sqlite3.Connection | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(rowids, vectors) of the passages with these rowids (at most 10,000 per call)."""
+        """(rowids, vectors) of the passages with these rowids (at most 10,000 per call);
+        rows that cannot be read are left out (logged)."""
+        db = db or self._db
+        sql = "SELECT rowid, vector FROM passages WHERE rowid IN"
         marks = ",".join("?" * len(rowids))
-        rows = (
-            (db or self._db)
-            .execute(f"SELECT rowid, vector FROM passages WHERE rowid IN ({marks})", list(rowids))
-            .fetchall()
-        )
+        try:
+            rows = db.execute(f"{sql} ({marks})", list(rowids)).fetchall()
+        except sqlite3.DatabaseError:
+            rows = []
+            for rowid in rowids:
+                try:
+                    rows += db.execute(f"{sql} (?)", (rowid,)).fetchall()
+                except sqlite3.DatabaseError as exc:
+                    log.error("passage %d cannot be read (%s): run qa-index check", rowid, exc)
         size = self.dim * 4
         damaged = [r[0] for r in rows if not isinstance(r[1], bytes) or len(r[1]) != size]
         if damaged:  # left out: qa-index check reports them, repair re-derives them
@@ -727,13 +800,13 @@ class IndexStore:
         """The stored article, checked against its checksum.
 
         Raises:
-            DamagedRowError: the stored row is damaged (it is flagged and logged).
+            IndexDamagedError: the stored row is damaged (it is flagged and logged).
         """
         articles = self.read_articles([article_id])
         if article_id in articles:
             return articles[article_id]
         if article_id in self._flagged_articles:
-            raise DamagedRowError(f"the stored article {article_id!r} is damaged")
+            raise IndexDamagedError(f"the stored article {article_id!r} is damaged")
         return None
 
     def read_articles(self, article_ids: Iterable[str]) -> dict[str, Article]:
@@ -747,10 +820,10 @@ class IndexStore:
             try:
                 fields = [decode(v) for v in row[:6]]
                 problem = None
-                if row[6] is not None and article_checksum(*row[:6]) != row[6]:
+                if row[6] is not None and article_checksum(*row[:6]).encode() != row[6]:
                     problem = "does not match its checksum"
                 meta = json.loads(fields[4] or "{}") if problem is None else {}
-            except (UnicodeDecodeError, ValueError) as exc:
+            except (UnicodeDecodeError, ValueError, TypeError) as exc:
                 problem = f"is unreadable ({type(exc).__name__})"
             article_id = (
                 row[0].decode("utf-8", "replace") if isinstance(row[0], bytes) else str(row[0])
@@ -919,7 +992,7 @@ class IndexStore:
             ]
         found = self.passages(rowids)
         if rowids and not found:
-            raise DamagedRowError("the newest passages all fail their checksums")
+            raise IndexDamagedError("the newest passages all fail their checksums")
         return next((found[r] for r in rowids if r in found), None)
 
     def passages(self, rowids: Sequence[int]) -> dict[int, StoredPassage]:
@@ -932,20 +1005,21 @@ class IndexStore:
         ):
             rowid, pid, article_id, start, end, text, vector, checksum = row
             problem = None
-            if not isinstance(vector, bytes) or len(vector) != self.dim * 4:
-                problem = "has a vector of the wrong size"
-            elif (
-                checksum is not None
-                and passage_checksum(pid, article_id, start, end, text, vector) != checksum
-            ):
-                problem = "does not match its checksum"
-            else:
-                try:
+            try:
+                if not isinstance(vector, bytes) or len(vector) != self.dim * 4:
+                    problem = "has a vector of the wrong size"
+                elif (
+                    checksum is not None
+                    and passage_checksum(pid, article_id, start, end, text, vector).encode()
+                    != checksum
+                ):
+                    problem = "does not match its checksum"
+                else:
                     found[rowid] = StoredPassage(
                         rowid, decode(article_id) or "", int(start), int(end), decode(text) or ""
                     )
-                except (UnicodeDecodeError, TypeError, ValueError):
-                    problem = "is unreadable"
+            except (UnicodeDecodeError, TypeError, ValueError):
+                problem = "is unreadable"
             if problem is not None:
                 self._flag("passage", rowid, problem)
         return found

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import errno
 import logging
 import sqlite3
 import threading
@@ -15,10 +14,11 @@ from pathlib import Path
 
 from indexer.clean import mask_boilerplate
 from indexer.embed import Embedder, TokenCounter
+from indexer.integrity import is_disk_full
 from indexer.load import LoadError
 from indexer.pipeline import AddReport, Indexer
 from indexer.split import split_sentences
-from indexer.store import ArticleSummary, IndexMismatchError, IndexStore
+from indexer.store import ArticleSummary, IndexDamagedError, IndexMismatchError, IndexStore
 from qa.answer import build_answers
 from qa.calibrate import Calibration, answer_scores, calibration_path
 from qa.read.base import Reader, Span
@@ -34,20 +34,10 @@ BUNDLED_READER = Path(__file__).parent / "models" / "reader"
 DEFAULT_THRESHOLD = 0.25
 SELF_TEST_RETRY_SECONDS = 5.0  # while failing, /healthz runs the self-test at most this often
 PROBE_CHARS = 300  # the self-test asks at most this much of a stored sentence
-DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 class QuestionError(ValueError):
     """The question cannot be asked (empty, too long, bad k)."""
-
-
-def is_disk_full(exc: BaseException) -> bool:
-    """Whether ``exc`` is a write refused for want of space (SQLite's or the file system's)."""
-    if isinstance(exc, OSError) and exc.errno in DISK_FULL:
-        return True
-    return isinstance(exc, sqlite3.OperationalError) and (
-        getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
-    )
 
 
 def public_reason(exc: BaseException) -> str:
@@ -55,6 +45,8 @@ def public_reason(exc: BaseException) -> str:
     server log has the details)."""
     if isinstance(exc, IndexMismatchError):
         return exc.reason
+    if isinstance(exc, IndexDamagedError):
+        return str(exc)
     if is_disk_full(exc):
         return "the disk holding the index is full"
     if isinstance(exc, sqlite3.DatabaseError):

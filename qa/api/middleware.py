@@ -7,7 +7,7 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from qa.engine import is_disk_full
+from indexer.integrity import is_disk_full
 
 log = logging.getLogger(__name__)
 

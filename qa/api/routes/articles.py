@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from indexer.clean import clean_text
-from indexer.store import DamagedRowError
+from indexer.store import IndexDamagedError
 from qa.api.deps import EngineDep, WriteAccess
 from qa.api.schemas import (
     ArticleIn,
@@ -58,7 +58,7 @@ def list_articles(
 def get_article(article_id: str, engine: EngineDep) -> Article:
     try:
         article = engine.get_article(article_id)
-    except DamagedRowError:
+    except IndexDamagedError:
         raise HTTPException(
             status.HTTP_500_INTERNAL_SERVER_ERROR,
             detail="the stored copy of this article is damaged (it fails its checksum): "
@@ -98,7 +98,7 @@ def add_article(body: ArticleIn, engine: EngineDep, response: Response) -> Artic
         # silently replace this one.
         try:
             stored = engine.get_article(article.id)
-        except DamagedRowError:
+        except IndexDamagedError:
             stored = None  # replacing a damaged row is a repair
         if stored is not None and (stored.title, stored.text) != (article.title, article.text):
             raise HTTPException(
