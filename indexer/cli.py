@@ -203,17 +203,19 @@ def _print_check(report, as_json: bool) -> None:  # noqa: ANN001 - CheckReport, 
     if as_json:
         print(json.dumps(report.to_json(), indent=2))
         return
-    console.print(f"{report.articles} articles, {report.passages} passages")
+    console.print(f"{report.articles} articles, {report.passages} passages", soft_wrap=True)
     for finding in report.findings:
         fix = "repairable" if finding.repairable else "not repairable"
         what = f"{finding.kind} {finding.id}" if finding.id else finding.kind
-        console.print(f"  [red]{escape(what)}[/]: {escape(finding.problem)} [dim]({fix})[/]")
+        console.print(
+            f"  [red]{escape(what)}[/]: {escape(finding.problem)} [dim]({fix})[/]", soft_wrap=True
+        )
     shown = len(report.findings)
     total = sum(report.counts.values())
     if total > shown:
         console.print(f"  … and {total - shown} more")
     for note in report.notes:
-        console.print(f"  [dim]note: {escape(note)}[/]")
+        console.print(f"  [dim]note: {escape(note)}[/]", soft_wrap=True)
     if report.ok:
         console.print("[green]ok[/]: every row and file matches its checksum")
     else:
@@ -267,9 +269,9 @@ def repair(
     engine = _engine(index)
     result = repair_index(engine.indexer, before, remove_damaged=remove_damaged)
     for line in result.done:
-        console.print(f"[green]done[/]: {escape(line)}")
+        console.print(f"[green]done[/]: {escape(line)}", soft_wrap=True)
     for line in result.not_repaired:
-        err.print(f"[yellow]not repaired[/]: {escape(line)}")
+        err.print(f"[yellow]not repaired[/]: {escape(line)}", soft_wrap=True)
     assert result.after is not None
     _print_check(result.after, as_json=False)
     raise typer.Exit(0 if result.after.ok else 1)

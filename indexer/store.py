@@ -983,16 +983,24 @@ class IndexStore:
         """The index generation this store has loaded (it changes with every write)."""
         return self._seen_version
 
-    def probe_passage(self) -> StoredPassage | None:
-        """The newest passage that passes its checksum (for the engine's self-test)."""
+    def probe_passage(self, *, newest: bool) -> StoredPassage | None:
+        """A passage for the engine's self-test: the newest one that passes its checksum, or
+        one from a random place in the index.
+
+        Raises:
+            IndexDamagedError: the 20 passages looked at all fail their checksums.
+        """
+        sql = "SELECT rowid FROM passages ORDER BY rowid DESC LIMIT 20"
+        if not newest:
+            sql = (
+                "SELECT rowid FROM passages WHERE rowid >= "
+                "abs(random()) % ((SELECT max(rowid) FROM passages) + 1) ORDER BY rowid LIMIT 20"
+            )
         with self._lock:
-            rowids = [
-                r[0]
-                for r in self._db.execute("SELECT rowid FROM passages ORDER BY rowid DESC LIMIT 20")
-            ]
+            rowids = [r[0] for r in self._db.execute(sql)]
         found = self.passages(rowids)
         if rowids and not found:
-            raise IndexDamagedError("the newest passages all fail their checksums")
+            raise IndexDamagedError("stored passages fail their checksums: run qa-index check")
         return next((found[r] for r in rowids if r in found), None)
 
     def passages(self, rowids: Sequence[int]) -> dict[int, StoredPassage]:

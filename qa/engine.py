@@ -33,6 +33,7 @@ BUNDLED_READER = Path(__file__).parent / "models" / "reader"
 # Used without a calibration file: the reader's own span probability.
 DEFAULT_THRESHOLD = 0.25
 SELF_TEST_RETRY_SECONDS = 5.0  # while failing, /healthz runs the self-test at most this often
+SELF_TEST_MAX_AGE_SECONDS = 60.0  # and while passing, at least this often (when polled)
 PROBE_CHARS = 300  # the self-test asks at most this much of a stored sentence
 
 
@@ -135,7 +136,8 @@ class Engine:
         self._health_lock = threading.Lock()
         self._tested_generation: int | None = None  # None: never self-tested (a CLI's engine)
         self._failure: str | None = None  # why the self-test or the last ask failed
-        self._failed_at = 0.0
+        self._tested_at = 0.0
+        self._damage_seen: tuple[int, int, int] = (0, 0, 0)  # at the last self-test
 
     @cached_property
     def reader(self) -> Reader:
@@ -169,20 +171,24 @@ class Engine:
     # ---- health --------------------------------------------------------------------------
     def self_test(self) -> str | None:
         """Ask one real question through the whole answer path: the start of a stored
-        sentence, which retrieval must find again. Returns None when it works, else why not
-        (recorded for :meth:`health`)."""
+        sentence, which retrieval must find again (see :meth:`_probe`). Returns None when it
+        works, else why not (recorded for :meth:`health`)."""
         with self._health_lock:
+            newest = self._tested_generation != self.store.generation
             self._tested_generation = self.store.generation
-        reason = self._probe()
+        reason = self._probe(newest)
         with self._health_lock:
-            self._failure, self._failed_at = reason, time.monotonic()
+            self._failure, self._tested_at = reason, time.monotonic()
+            self._damage_seen = (self.withheld, *self.store.flagged())
         if reason:
             log.error("self-test failed: %s", reason)
         return reason
 
-    def _probe(self) -> str | None:
+    def _probe(self, newest: bool) -> str | None:
+        """Ask about the newest passage after a change of the index (did the write work?),
+        else about one from a random place (over time, the self-test samples it all)."""
         try:
-            probe = self.store.probe_passage()
+            probe = self.store.probe_passage(newest=newest)
             if probe is None:
                 return None  # nothing indexed: nothing to find
             sentence = next(iter(split_sentences(probe.text)), None)
@@ -203,14 +209,18 @@ class Engine:
         return None
 
     def health(self) -> HealthReport:
-        """Whether asks work: the self-test's verdict, run again when the index changed since
-        (and, while failing, every ``SELF_TEST_RETRY_SECONDS``); a real ask that failed
-        unexpectedly counts as a failed self-test until an ask succeeds."""
+        """Whether asks work: the self-test's verdict, run again when the index changed or
+        asks met damage since, and when it is older than ``SELF_TEST_MAX_AGE_SECONDS``
+        (``SELF_TEST_RETRY_SECONDS`` while failing). A real ask that failed unexpectedly
+        counts as a failed self-test until an ask succeeds."""
         self.store.refresh()
         with self._health_lock:
-            due = self._tested_generation != self.store.generation or (
-                self._failure is not None
-                and time.monotonic() - self._failed_at > SELF_TEST_RETRY_SECONDS
+            age = time.monotonic() - self._tested_at
+            due = (
+                self._tested_generation != self.store.generation
+                or self._damage_seen != (self.withheld, *self.store.flagged())
+                or age > SELF_TEST_MAX_AGE_SECONDS
+                or (self._failure is not None and age > SELF_TEST_RETRY_SECONDS)
             )
         if due:
             self.self_test()
@@ -230,7 +240,7 @@ class Engine:
     def _record_failure(self, exc: BaseException) -> None:
         with self._health_lock:
             self._failure = f"asks fail: {public_reason(exc)}"
-            self._failed_at = time.monotonic()
+            self._tested_at = time.monotonic()
 
     # ---- asking --------------------------------------------------------------------------
     def validate(self, question: str, k: int) -> str:
@@ -417,7 +427,7 @@ class Engine:
             )
             if a.score >= self.threshold
         ]
-        answers = self._verified(answers, read)
+        answers = self.verified(answers, read)
         result = AskResult(
             question=question,
             found=bool(answers),
@@ -426,7 +436,7 @@ class Engine:
         )
         return result, hits
 
-    def _verified(self, answers: list[Answer], read: Sequence[Hit]) -> list[Answer]:
+    def verified(self, answers: list[Answer], read: Sequence[Hit]) -> list[Answer]:
         """The answers whose ``text`` and ``quote`` are the stored article's ``field`` at their
         offsets (the article's row passing its checksum). Any other is withheld, never
         returned: it is logged and counted, and the passage it came from flagged."""

@@ -28,7 +28,9 @@ def questions(n: int = 40) -> list[str]:
 
 def copy_index(source: Path, target: Path) -> Path:
     shutil.copytree(source, target)
-    assert not (target / f"{DB_NAME}-wal").exists() or not (target / f"{DB_NAME}-wal").stat().st_size
+    assert (
+        not (target / f"{DB_NAME}-wal").exists() or not (target / f"{DB_NAME}-wal").stat().st_size
+    )
     return target
 
 
