@@ -34,7 +34,8 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from html import unescape
+from html import escape, unescape
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -329,12 +330,18 @@ def _from_html(path: Path, doc_id: str, html: str) -> Article:
     import trafilatura  # imported here: it is slow to import and only HTML needs it
 
     # <noscript> holds "please enable JavaScript", never the article.
-    body = trafilatura.extract(
-        _HTML_NOSCRIPT.sub("", html),
-        include_comments=False,
-        include_tables=False,
-        favor_precision=True,
-    )
+    page = _HTML_NOSCRIPT.sub("", html)
+    options: dict[str, Any] = {
+        "include_comments": False,
+        "include_tables": False,
+        "favor_precision": True,
+    }
+    body = trafilatura.extract(page, **options)
+    if not body:
+        # lxml stops reading a tree nested deeper than 255 elements: flatten the excess.
+        flat = _FlatteningParser.flatten(page)
+        if flat is not None:
+            body = trafilatura.extract(flat, **options)
     # trafilatura puts one "\n" between blocks; we separate paragraphs by a blank line.
     text = clean_text((body or "").replace("\n", "\n\n"))
     if not _has_words(text) or _only_link_text(text, html):
@@ -357,6 +364,70 @@ def _from_html(path: Path, doc_id: str, html: str) -> Article:
         meta=meta,
         source=str(path),
     )
+
+
+class _FlatteningParser(HTMLParser):
+    """Rewrites HTML with the elements nested deeper than ``MAX_DEPTH`` unwrapped (their
+    text kept, a line break for each deep block boundary). ``html.parser`` builds no tree,
+    so it has no depth limit."""
+
+    MAX_DEPTH = 100
+    VOID = frozenset(
+        [
+            "area",
+            "base",
+            "br",
+            "col",
+            "embed",
+            "hr",
+            "img",
+            "input",
+            "link",
+            "meta",
+            "param",
+            "source",
+            "track",
+            "wbr",
+        ]
+    )
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.open: list[str] = []
+        self.dropped = False
+
+    @classmethod
+    def flatten(cls, html: str) -> str | None:
+        """The flattened HTML, or None when nothing was nested too deep."""
+        parser = cls()
+        parser.feed(html)
+        parser.close()
+        return "".join(parser.out) if parser.dropped else None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.VOID:
+            self.out.append(self.get_starttag_text() or "")
+            return
+        self.open.append(tag)
+        if len(self.open) <= self.MAX_DEPTH:
+            self.out.append(self.get_starttag_text() or "")
+        else:
+            self.dropped = True
+            self.out.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag not in self.open:
+            return  # a stray end tag
+        while self.open:
+            depth = len(self.open)
+            name = self.open.pop()
+            self.out.append(f"</{name}>" if depth <= self.MAX_DEPTH else "\n")
+            if name == tag:
+                return
+
+    def handle_data(self, data: str) -> None:
+        self.out.append(escape(data, quote=False))
 
 
 def _only_link_text(text: str, html: str) -> bool:

@@ -229,6 +229,23 @@ def test_html_with_only_scripts(tmp_path: Path) -> None:
     assert load_error(path).message.startswith("no main text found in the HTML")
 
 
+@pytest.mark.parametrize("depth", [300, 5000])
+def test_deeply_nested_html_is_read(tmp_path: Path, depth: int) -> None:
+    # lxml stops at 255 levels: the text nested deeper was lost ("no main text found").
+    story = (
+        "<h1>Harbour bridge reopens</h1><p>The harbour bridge reopened on Monday after eight "
+        "months of repairs.</p><p>Engineers replaced 212 steel cables and resurfaced the deck."
+        "</p>"
+    )
+    html = f"<html><head><title>Bridge</title></head><body>{'<div>' * depth}{story}"
+    path = tmp_path / "deep.html"
+    path.write_text(html + "</div>" * depth + "</body></html>", encoding="utf-8")
+    (article,) = load_path(path)
+    assert isinstance(article, Article)
+    assert "Engineers replaced 212 steel cables" in article.text
+    assert "reopened on Monday" in article.text
+
+
 # --- JSONL ----------------------------------------------------------------------------------
 
 

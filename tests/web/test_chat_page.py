@@ -11,12 +11,15 @@ from playwright.sync_api import Page, expect
 from tests.web.conftest import PageEvents, open_page
 from tests.web.corpus import (
     EMOJI_ANSWER,
+    EMOJI_ID,
     EMOJI_QUESTION,
+    EMOJI_TITLE,
     FILLER_COUNT,
     SEED_ID,
     SEED_QUESTION,
     SEED_URL,
     SHARED_QUESTION,
+    XSS_ID,
     XSS_IMG,
     XSS_QUESTION,
     XSS_SCRIPT,
@@ -321,4 +324,18 @@ def test_phone_width(browser, chat_server: str, page_events: PageEvents, artifac
         page.screenshot(path=str(artifacts / "chat-phone.png"))
     finally:
         page.context.close()
+    assert page_events.errors == []
+
+
+def test_reader_line_of_an_article_without_a_web_url(page: Page, page_events: PageEvents) -> None:
+    """No "nullnull" after the id when there is no http(s) link to show."""
+    page.get_by_role("button", name=re.compile("^Articles")).click()
+    for article_id, title in ((EMOJI_ID, EMOJI_TITLE), (XSS_ID, XSS_TITLE)):
+        page.get_by_label("Search titles and ids").fill(title.split()[0])
+        page.locator("#articles-list").get_by_role("button", name=title).click()
+        reader = page.locator("#reader-dialog")
+        expect(reader.locator("h2")).to_have_text(title)
+        expect(page.locator("#reader-meta")).to_have_text(article_id)
+        assert page.locator("#reader-meta a").count() == 0
+        page.keyboard.press("Escape")  # back to the articles panel
     assert page_events.errors == []

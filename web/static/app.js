@@ -647,12 +647,12 @@ async function openReader(id) {
     const article = await getArticle(id);
     $("reader-title").textContent = str(article.title) || id;
     const href = safeUrl(article.url);
+    // replaceChildren, unlike el(), would print a null as the text "null".
     $("reader-meta").replaceChildren(
       el("span", {}, str(article.id)),
-      href ? " · " : null,
-      href
-        ? el("a", { href, target: "_blank", rel: "noopener noreferrer" }, "open the source", el("span", { class: "sr-only" }, " (opens in a new tab)"), el("span", { "aria-hidden": "true" }, " ↗"))
-        : null,
+      ...(href
+        ? [" · ", el("a", { href, target: "_blank", rel: "noopener noreferrer" }, "open the source", el("span", { class: "sr-only" }, " (opens in a new tab)"), el("span", { "aria-hidden": "true" }, " ↗"))]
+        : []),
     );
     $("reader-text").replaceChildren(
       ...str(article.text)
