@@ -18,6 +18,7 @@ are opened; a file that fails is rebuilt from SQLite, and the rebuild is logged.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -43,6 +44,7 @@ from indexer.integrity import (
     decode,
     is_disk_full,
     passage_checksum,
+    verify_files,
 )
 from indexer.lexical import LexicalIndex
 from qa.types import Article, Passage
@@ -214,6 +216,12 @@ def faiss_ids(index: faiss.Index) -> np.ndarray:
     return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
 
 
+def _file_identity(file: Path | int) -> tuple[int, int, int]:
+    """(inode, size, mtime) of a path or an open file: a file renamed over it differs."""
+    st = os.stat(file)
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
 def fts_query(words: Sequence[str]) -> str:
     """An FTS5 MATCH expression: the words, quoted, OR-ed."""
     return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
@@ -288,6 +296,7 @@ class IndexStore:
         self.hnsw_max = hnsw_max
         self._stale = 0  # vectors in FAISS whose passage SQLite no longer holds (HNSW only)
         self._faiss_replaced = False  # the FAISS file was missing or failed: rebuilt in memory
+        self._unverified_faiss: tuple[int, int, int] | None = None  # see _load_faiss
         self.directory.mkdir(parents=True, exist_ok=True)
         self.model, self.dim = model, dim
         self.db_path = self.directory / DB_NAME
@@ -306,7 +315,9 @@ class IndexStore:
             self._db.execute("PRAGMA foreign_keys=ON")
             with self._file_lock:
                 self._init_schema()
-                self.index = self._load_faiss()
+                # Checked against its checksum on a thread of its own (_verify_opened_files),
+                # while the caller loads its models: nothing searches or writes it before.
+                self.index = self._load_faiss(verify=False)
                 self._reconcile()
             self._seen_version = self._generation()
         except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
@@ -325,10 +336,15 @@ class IndexStore:
         self._text_dbs: list[sqlite3.Connection] = []
         self._text_lock = threading.Lock()  # the connection list and the DF cache
         self.lexical_dir = self.directory / LEXICAL_DIR
-        self._lexical = self._load_lexical(self._seen_version)
+        self._lexical = self._load_lexical(self._seen_version, verify=False)
         self._lexical_lock = threading.Lock()  # loading or swapping self._lexical
         self._lexical_builder: threading.Thread | None = None  # see update_lexical_in_background
         self._lexical_wanted = False
+        self._verified = threading.Event()  # set once the files opened above are checked
+        self._verifier = threading.Thread(
+            target=self._verify_opened_files, name="verify-index-files", daemon=True
+        )
+        self._verifier.start()
 
     # ---- set-up and recovery -------------------------------------------------------------
     def _init_schema(self) -> None:
@@ -454,14 +470,32 @@ class IndexStore:
     def _faiss_checksums(self) -> list[str]:
         """Checksums a true FAISS file may have: the current one, and while a writer is between
         writing its file and renaming it into place, the new one too."""
-        return json.loads(self._meta_value(FAISS_CHECKSUMS_KEY) or "[]")
+        return self._faiss_checksums_from(self._db)
 
-    def _load_faiss(self, *, locked: bool = True) -> faiss.Index:
+    def _faiss_checksums_from(self, db: sqlite3.Connection) -> list[str]:
+        return json.loads(self._meta_value(FAISS_CHECKSUMS_KEY, db) or "[]")
+
+    def _load_faiss(self, *, verify: bool = True) -> faiss.Index:
         """The FAISS index from its file, checked against its recorded checksum; an empty one
         (filled from SQLite by the reconciliation that follows) when the file is missing,
-        unreadable or damaged. ``locked``: the caller holds the writer lock (a file without a
-        recorded checksum, written by an older version, then gets one)."""
-        index, problem = self._read_faiss(locked=locked)
+        unreadable or damaged. Call with the writer lock held (a file without a recorded
+        checksum, written by an older version, then gets one).
+
+        ``verify=False`` reads the file as it is and leaves the check to
+        :meth:`_verify_opened_files` (or to :meth:`_reconcile`, before it changes it)."""
+        if not verify and self.faiss_path.exists():
+            try:
+                identity = _file_identity(self.faiss_path)
+                index = faiss.read_index(str(self.faiss_path))
+            except RuntimeError:
+                pass  # unreadable: checked and rebuilt right away, below
+            else:
+                if index.d == self.dim:
+                    self._unverified_faiss = identity
+                    self._tune(index)
+                    return index
+        self._unverified_faiss = None
+        index, problem = self._read_faiss(locked=True)
         if index is None:
             self._faiss_replaced = True  # saved by the reconciliation, even if it adds nothing
             if problem:
@@ -494,11 +528,57 @@ class IndexStore:
             raise IndexMismatchError(f"{self.faiss_path}: {reason}", reason)
         if not accepted and locked:
             self._record_faiss_checksums([checksum])
+        self._tune(index)
+        return index, None
+
+    @staticmethod
+    def _tune(index: faiss.Index) -> None:
+        """Search settings are not all kept in the file: set them."""
         if isinstance(index, faiss.IndexIVF):
             index.nprobe = ivf_nprobe(index.nlist)
         elif is_hnsw(index):
             faiss.downcast_index(index.index).hnsw.efSearch = HNSW_EF_SEARCH
-        return index, None
+
+    def _verify_opened_files(self) -> None:
+        """Check the files the constructor opened without checking them: the FAISS file
+        (hashed from disk; its identity tells if a writer replaced it meanwhile) and the BM25
+        files. A FAISS file that fails is rebuilt from SQLite (logged) before anything
+        searches it; a BM25 index that fails is dropped and rebuilt in the background, FTS5
+        answering meanwhile. Searches and writes wait for this (:meth:`_wait_verified`)."""
+        try:
+            identity = self._unverified_faiss
+            if identity is not None:
+                accepted = self._faiss_checksums_from(self._text_db())
+                with open(self.faiss_path, "rb") as f:
+                    same_file = _file_identity(f.fileno()) == identity
+                    checksum = hashlib.file_digest(f, "sha256").hexdigest()
+                if not same_file or (accepted and checksum not in accepted):
+                    # Replaced by a writer, or damaged: read and check it under the lock.
+                    with self._file_lock, self._lock:
+                        self.index = self._load_faiss()
+                        self._reconcile()
+                elif not accepted:
+                    with self._file_lock:
+                        if not self._faiss_checksums():
+                            self._record_faiss_checksums([checksum])
+                self._unverified_faiss = None
+            lexical = self._lexical
+            if lexical is not None and not self._lexical_checked(lexical):
+                log.warning("BM25 index of generation %d is dropped", lexical.generation)
+                with self._lexical_lock:
+                    if self._lexical is lexical:
+                        self._lexical = None
+                self.update_lexical_in_background()
+        except Exception:  # a thread has no caller: searches go on, from SQLite if need be
+            log.exception("checking the index files failed")
+        finally:
+            self._verified.set()
+
+    def _wait_verified(self) -> None:
+        """Wait until the files opened by the constructor are checked (about a second per
+        GB of files, spent while the models load)."""
+        if not self._verified.is_set():
+            self._verified.wait()
 
     def _faiss_ids(self) -> np.ndarray:
         return faiss_ids(self.index)
@@ -612,6 +692,12 @@ class IndexStore:
         db_ids = self._db_rowids()
         faiss_ids = self._faiss_ids()
         self._stale = 0
+        if self._unverified_faiss is not None and not np.array_equal(
+            np.sort(faiss_ids), np.sort(db_ids)
+        ):
+            # About to change and save it: check it first, so damage is never saved over.
+            self.index = self._load_faiss()
+            faiss_ids = self._faiss_ids()
         replaced, self._faiss_replaced = self._faiss_replaced, False
         if np.array_equal(np.sort(faiss_ids), np.sort(db_ids)):
             if replaced:
@@ -722,6 +808,7 @@ class IndexStore:
         its checksum record: it is looked at again under the writer lock, and rebuilt from
         SQLite (logged) only if it still fails there.
         """
+        self._wait_verified()
         with self._lock:
             generation = self._generation()
             if generation == self._seen_version:
@@ -1052,6 +1139,7 @@ class IndexStore:
     def search_dense(self, query: np.ndarray, n: int) -> list[tuple[int, float]]:
         """Top ``n`` passages by inner product with the (normalised) query vector."""
         query = query.reshape(1, -1).astype(np.float32)
+        self._wait_verified()
         with self._lock:
             if self.index.ntotal == 0:
                 return []
@@ -1083,6 +1171,7 @@ class IndexStore:
         """The BM25 index of the current generation, if it has been built (by any process)
         and its files match their recorded checksums (if not, it is rebuilt in the
         background; FTS5 answers meanwhile)."""
+        self._wait_verified()
         generation = self._seen_version
         lexical = self._lexical
         if lexical is not None and lexical.generation == generation:
@@ -1100,10 +1189,11 @@ class IndexStore:
             return self._lexical
 
     def _load_lexical(
-        self, generation: int, db: sqlite3.Connection | None = None
+        self, generation: int, db: sqlite3.Connection | None = None, *, verify: bool = True
     ) -> LexicalIndex | None:
         """The saved BM25 index of ``generation`` if its files match the checksums recorded
-        for them; a directory without recorded checksums (an older version's) is removed."""
+        for them; a directory without recorded checksums (an older version's) is removed.
+        ``verify=False`` leaves the files' check to :meth:`_lexical_checked`."""
         path = self.lexical_dir / str(generation)
         if not path.is_dir():
             return None
@@ -1112,7 +1202,25 @@ class IndexStore:
             log.info("BM25 index %s has no recorded checksums: it is rebuilt", path)
             shutil.rmtree(path, ignore_errors=True)
             return None
-        return LexicalIndex.load(self.lexical_dir, generation, recorded.get("files") or {})
+        checksums = recorded.get("files") or {}
+        return LexicalIndex.load(self.lexical_dir, generation, checksums if verify else None)
+
+    def _lexical_checked(self, lexical: LexicalIndex) -> bool:
+        """Whether the files of ``lexical`` (loaded unchecked) match their recorded
+        checksums; if not, they are removed (logged)."""
+        path = self.lexical_dir / str(lexical.generation)
+        recorded = json.loads(self._meta_value(BM25_CHECKSUMS_KEY, self._text_db()) or "{}")
+        if recorded.get("generation") != lexical.generation:
+            return False
+        problems = verify_files(path, recorded.get("files") or {})
+        if problems:
+            log.warning(
+                "BM25 index %s is damaged (%s): it is removed and rebuilt from SQLite",
+                path,
+                "; ".join(problems),
+            )
+            shutil.rmtree(path, ignore_errors=True)
+        return not problems
 
     def _record_bm25_checksums(
         self, generation: int, files: dict[str, str], db: sqlite3.Connection
@@ -1233,6 +1341,7 @@ class IndexStore:
     @contextmanager
     def writing(self) -> Iterator[None]:
         """Hold the cross-process writer lock (one indexer at a time per index)."""
+        self._wait_verified()  # nothing is written over a file before it is checked
         with self._file_lock:
             with self._lock:
                 # Another process may have written since we opened: start from its state.
@@ -1335,6 +1444,7 @@ class IndexStore:
         self.refit_faiss()
 
     def close(self) -> None:
+        self._verifier.join()
         builder = self._lexical_builder
         if builder is not None:
             builder.join()  # it reads through a connection closed below

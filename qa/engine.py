@@ -169,12 +169,18 @@ class Engine:
         return self
 
     # ---- health --------------------------------------------------------------------------
-    def self_test(self) -> str | None:
+    def self_test(self, *, newest: bool | None = None) -> str | None:
         """Ask one real question through the whole answer path: the start of a stored
         sentence, which retrieval must find again (see :meth:`_probe`). Returns None when it
-        works, else why not (recorded for :meth:`health`)."""
+        works, else why not (recorded for :meth:`health`).
+
+        Args:
+            newest: ask about the newest passage (default: when the index changed since the
+                last self-test), else about a random one.
+        """
         with self._health_lock:
-            newest = self._tested_generation != self.store.generation
+            if newest is None:
+                newest = self._tested_generation != self.store.generation
             self._tested_generation = self.store.generation
         reason = self._probe(newest)
         with self._health_lock:
@@ -391,8 +397,10 @@ class Engine:
         self.store.refresh()
         with self._health_lock:
             retest = self._tested_generation not in (None, self.store.generation)
+            if retest:  # claimed here, so concurrent asks run it once
+                self._tested_generation = self.store.generation
         if retest:  # the index changed: check the answer path once more (serving engines)
-            self.self_test()
+            self.self_test(newest=True)
         try:
             result = self._answer(question, k, context, depth, started)
         except Exception as exc:

@@ -128,10 +128,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
         app.include_router(make_router(app, settings))
 
-    # Inside the others: an unexpected error becomes a JSON 500 (507 for a full disk) that
-    # still gets the security headers, and the connection stays open.
-    app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Inside the security headers: an unexpected error becomes a JSON 500 (507 for a full
+    # disk) that still gets them, and the connection stays open.
+    app.add_middleware(UnexpectedErrorMiddleware)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
