@@ -98,6 +98,20 @@ def _alive(pid: str) -> bool:
     return True
 
 
+def intact_or_removed(path: Path, checksums: dict[str, str]) -> bool:
+    """Whether the BM25 files in ``path`` match ``checksums``; if not, the directory is
+    removed (logged), to be rebuilt from SQLite."""
+    problems = verify_files(path, checksums)
+    if problems:
+        log.warning(
+            "BM25 index %s is damaged (%s): it is removed and rebuilt from SQLite",
+            path,
+            "; ".join(problems),
+        )
+        shutil.rmtree(path, ignore_errors=True)
+    return not problems
+
+
 class _TermIds:
     """Each passage's term ids, all in one int32 array, which bm25s reads a passage at a
     time (it needs only ``len`` and iteration). Lists of terms would hold a Python object per
@@ -224,16 +238,8 @@ class LexicalIndex:
         With ``checksums`` (file name -> SHA-256, recorded when it was saved), files that do not
         match them make it None too, and the damaged directory is removed (to be rebuilt)."""
         path = directory / str(generation)
-        if checksums is not None and path.is_dir():
-            problems = verify_files(path, checksums)
-            if problems:
-                log.warning(
-                    "BM25 index %s is damaged (%s): it is removed and rebuilt from SQLite",
-                    path,
-                    "; ".join(problems),
-                )
-                shutil.rmtree(path, ignore_errors=True)
-                return None
+        if checksums is not None and path.is_dir() and not intact_or_removed(path, checksums):
+            return None
         try:
             info = json.loads((path / _INFO).read_text())
             rowids = np.load(path / _ROWIDS)

@@ -40,13 +40,11 @@ from indexer.integrity import (
     BM25_CHECKSUMS_KEY,
     FAISS_CHECKSUMS_KEY,
     article_checksum,
-    bytes_checksum,
     decode,
     is_disk_full,
     passage_checksum,
-    verify_files,
 )
-from indexer.lexical import LexicalIndex
+from indexer.lexical import LexicalIndex, intact_or_removed
 from qa.types import Article, Passage
 
 log = logging.getLogger(__name__)
@@ -512,17 +510,24 @@ class IndexStore:
         """(the index, None), or (None, what is wrong with the file; None if it is missing)."""
         if not self.faiss_path.exists():
             return None, None
-        data = np.fromfile(self.faiss_path, dtype=np.uint8)
-        checksum = bytes_checksum(data)
+        digest = hashlib.sha256()
+        with open(self.faiss_path, "rb") as f:
+
+            def hashed_read(size: int) -> bytes:
+                chunk = f.read(size)
+                digest.update(chunk)
+                return chunk
+
+            try:  # hashed as FAISS reads it: one pass over the file, no copy of it
+                index = faiss.read_index(faiss.PyCallbackIOReader(hashed_read))
+            except RuntimeError:
+                # A torn or foreign file: SQLite holds every vector, so rebuild from it.
+                return None, "is unreadable"
+            digest.update(f.read())  # anything after what FAISS read
+        checksum = digest.hexdigest()
         accepted = self._faiss_checksums()
         if accepted and checksum not in accepted:
             return None, "does not match its recorded checksum (damaged)"
-        try:
-            index = faiss.deserialize_index(data)
-        except RuntimeError:
-            # A torn or foreign file: SQLite holds every vector, so rebuild from it.
-            return None, "is unreadable"
-        del data
         if index.d != self.dim:
             reason = f"the vector file holds {index.d}-dim vectors, the model gives {self.dim}"
             raise IndexMismatchError(f"{self.faiss_path}: {reason}", reason)
@@ -767,13 +772,18 @@ class IndexStore:
         SQLite, so it is logged and not raised."""
         tmp = self.faiss_path.with_suffix(".faiss.tmp")
         try:
-            data = faiss.serialize_index(self.index)
-            checksum = bytes_checksum(data)
+            digest = hashlib.sha256()
             with open(tmp, "wb") as f:
-                f.write(memoryview(data))
+
+                def hashed_write(chunk: bytes) -> None:
+                    digest.update(chunk)
+                    f.write(chunk)
+
+                # Hashed as FAISS writes it: one pass, no copy of the index in memory.
+                faiss.write_index(self.index, faiss.PyCallbackIOWriter(hashed_write))
                 f.flush()
                 os.fsync(f.fileno())
-            del data
+            checksum = digest.hexdigest()
             self._record_faiss_checksums(list(dict.fromkeys([*self._faiss_checksums(), checksum])))
             os.replace(tmp, self.faiss_path)
             self._record_faiss_checksums([checksum])
@@ -844,44 +854,31 @@ class IndexStore:
             rows = self._db.execute("SELECT id, content_hash, url FROM articles").fetchall()
         return {r[0]: (r[1], r[2]) for r in rows}
 
+    def _rows_in(self, sql: str, keys: Sequence) -> list[tuple]:
+        """Rows of ``sql`` + `` (?, ...)``, for ``keys`` 500 at a time."""
+        rows: list[tuple] = []
+        with self._lock:
+            for lo in range(0, len(keys), 500):
+                chunk = list(keys[lo : lo + 500])
+                marks = ",".join("?" * len(chunk))
+                rows += self._db.execute(f"{sql} ({marks})", chunk).fetchall()
+        return rows
+
     def stored_versions(self, article_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
         """id -> (content hash, meta JSON) of the stored articles among ``article_ids``."""
-        found: dict[str, tuple[str, str]] = {}
-        with self._lock:
-            for lo in range(0, len(article_ids), 500):
-                chunk = list(article_ids[lo : lo + 500])
-                marks = ",".join("?" * len(chunk))
-                for article_id, content_hash, meta in self._db.execute(
-                    f"SELECT id, content_hash, meta FROM articles WHERE id IN ({marks})", chunk
-                ):
-                    found[article_id] = (content_hash, meta)
-        return found
+        sql = "SELECT id, content_hash, meta FROM articles WHERE id IN"
+        return {r[0]: (r[1], r[2]) for r in self._rows_in(sql, article_ids)}
 
     def articles_by_url(self, urls: Sequence[str]) -> dict[str, str]:
         """url -> id of the stored articles with these URLs."""
-        found: dict[str, str] = {}
-        with self._lock:
-            for lo in range(0, len(urls), 500):
-                chunk = list(urls[lo : lo + 500])
-                marks = ",".join("?" * len(chunk))
-                for article_id, url in self._db.execute(
-                    f"SELECT id, url FROM articles WHERE url IN ({marks})", chunk
-                ):
-                    found[url] = article_id
-        return found
+        sql = "SELECT id, url FROM articles WHERE url IN"
+        return {r[1]: r[0] for r in self._rows_in(sql, urls)}
 
     def existing_vectors(self, passage_ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored vectors of passages that are already indexed (reused, not re-embedded)."""
-        found: dict[str, np.ndarray] = {}
-        with self._lock:
-            for lo in range(0, len(passage_ids), 500):
-                chunk = list(passage_ids[lo : lo + 500])
-                marks = ",".join("?" * len(chunk))
-                for pid, blob in self._db.execute(
-                    f"SELECT id, vector FROM passages WHERE id IN ({marks})", chunk
-                ):
-                    found[pid] = np.frombuffer(blob, dtype=np.float32)
-        return found
+        sql = "SELECT id, vector FROM passages WHERE id IN"
+        rows = self._rows_in(sql, passage_ids)
+        return {r[0]: np.frombuffer(r[1], dtype=np.float32) for r in rows}
 
     def get_article(self, article_id: str) -> Article | None:
         """The stored article, checked against its checksum.
@@ -1212,15 +1209,7 @@ class IndexStore:
         recorded = json.loads(self._meta_value(BM25_CHECKSUMS_KEY, self._text_db()) or "{}")
         if recorded.get("generation") != lexical.generation:
             return False
-        problems = verify_files(path, recorded.get("files") or {})
-        if problems:
-            log.warning(
-                "BM25 index %s is damaged (%s): it is removed and rebuilt from SQLite",
-                path,
-                "; ".join(problems),
-            )
-            shutil.rmtree(path, ignore_errors=True)
-        return not problems
+        return intact_or_removed(path, recorded.get("files") or {})
 
     def _record_bm25_checksums(
         self, generation: int, files: dict[str, str], db: sqlite3.Connection

@@ -108,20 +108,24 @@ class BodySizeLimitMiddleware:
                 await self._reject(send)
 
     async def _reject(self, send: Send) -> None:
-        body = json.dumps(
-            {"detail": f"the request body is over the limit of {self.max_bytes} bytes"}
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        detail = f"the request body is over the limit of {self.max_bytes} bytes"
+        await send_json_error(send, 413, detail)
+
+
+async def send_json_error(send: Send, status: int, detail: str) -> None:
+    """Send ``{"detail": detail}`` with ``status``, straight from an ASGI middleware."""
+    body = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 class _TooLarge(Exception):
@@ -158,18 +162,7 @@ class UnexpectedErrorMiddleware:
             if started:
                 raise
             log.error("unhandled error on %s %s", scope["method"], scope["path"], exc_info=exc)
-            status, detail = (
-                (507, DISK_FULL_DETAIL) if is_disk_full(exc) else (500, "internal error")
-            )
-            body = json.dumps({"detail": detail}).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": status,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            if is_disk_full(exc):
+                await send_json_error(send, 507, DISK_FULL_DETAIL)
+            else:
+                await send_json_error(send, 500, "internal error")
