@@ -165,7 +165,11 @@ def check_index(directory: Path, dim: int) -> CheckReport:
     if not db_path.is_file():
         report.add("sqlite", None, "the index database is missing", repairable=False)
         return report
-    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, isolation_level=None)
+    try:
+        db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, isolation_level=None)
+    except sqlite3.Error as exc:
+        report.add("sqlite", None, f"cannot be opened: {exc}", repairable=False)
+        return report
     db.text_factory = bytes  # damaged text must not stop the walk: it is decoded row by row
     try:
         try:

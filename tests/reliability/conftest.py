@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,9 +97,14 @@ class Server:
 
 
 def start_server(
-    index_dir: Path, log_path: Path, *extra: str, env: dict[str, str] | None = None
+    index_dir: Path,
+    log_path: Path,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    wrap: Callable[[list[str]], list[str]] = lambda argv: argv,
 ) -> Server:
-    """A real ``qa-serve`` on a free port of 127.0.0.1, ready to answer (or fail the test)."""
+    """A real ``qa-serve`` on a free port of 127.0.0.1, ready to answer (or fail the test).
+    ``wrap`` turns its command line into the one to run (e.g. inside a namespace)."""
     port = free_port()
     environment = {
         **os.environ,
@@ -110,16 +115,18 @@ def start_server(
     }
     log = log_path.open("wb")
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from qa.cli import serve_main; serve_main()",
-            "--index",
-            str(index_dir),
-            "--port",
-            str(port),
-            *extra,
-        ],
+        wrap(
+            [
+                sys.executable,
+                "-c",
+                "from qa.cli import serve_main; serve_main()",
+                "--index",
+                str(index_dir),
+                "--port",
+                str(port),
+                *extra,
+            ]
+        ),
         env=environment,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -5,16 +5,16 @@ server's own mount namespace (``unshare -m``, needs root), filled up from outsid
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.reliability.conftest import AUTH, KEY, QUESTION_309, free_port
+from tests.reliability.conftest import AUTH, QUESTION_309, start_server, stop_server
 
 pytestmark = pytest.mark.slow
 
@@ -22,39 +22,22 @@ MOUNT = "/mnt/qa-disk-full-test"
 
 
 @pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("unshare") is None,
-    reason="needs root and unshare to mount a private tmpfs",
+    os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("nsenter")),
+    reason="needs root, unshare and nsenter to mount a private tmpfs",
 )
 def test_a_full_disk_is_507_and_nothing_is_lost(small_index: Path, tmp_path: Path) -> None:
     size_kb = sum(p.stat().st_size for p in small_index.rglob("*") if p.is_file()) // 1024
-    port = free_port()
-    script = (
-        f"mkdir -p {MOUNT} && mount -t tmpfs -o size={size_kb + 4096}k tmpfs {MOUNT} && "
-        f"cp -r {small_index} {MOUNT}/index && exec {sys.executable} -c "
-        f"'from qa.cli import serve_main; serve_main()' --index {MOUNT}/index --port {port}"
-    )
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "QA_READER": "heuristic", "QA_API_KEY": KEY}
-    log = (tmp_path / "server.log").open("wb")
-    server = subprocess.Popen(
-        ["unshare", "-m", "--propagation", "private", "sh", "-c", script],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
+
+    def on_a_small_disk(argv: list[str]) -> list[str]:
+        script = (
+            f"mkdir -p {MOUNT} && mount -t tmpfs -o size={size_kb + 4096}k tmpfs {MOUNT} && "
+            f"cp -r {shlex.quote(str(small_index))} {MOUNT}/index && exec {shlex.join(argv)}"
+        )
+        return ["unshare", "-m", "--propagation", "private", "sh", "-c", script]
+
+    server = start_server(Path(MOUNT) / "index", tmp_path / "server.log", wrap=on_a_small_disk)
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert server.poll() is None, (tmp_path / "server.log").read_text()
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()
-            time.sleep(0.3)
-        disk = Path(f"/proc/{server.pid}/root{MOUNT}")
-        index = disk / "index"
+        disk = Path(f"/proc/{server.process.pid}/root{MOUNT}")
         filler = disk / "filler"
         with open(filler, "wb") as f:  # fill the disk up to the last few KB
             try:
@@ -64,11 +47,9 @@ def test_a_full_disk_is_507_and_nothing_is_lost(small_index: Path, tmp_path: Pat
             except OSError:
                 pass
         os.truncate(filler, filler.stat().st_size - 16 * 1024)
-        with httpx.Client(base_url=url, timeout=60) as client:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
             before = client.get("/api/articles?limit=500").json()
-            text = " ".join(
-                f"Line {i} of a long report about the harbour works." for i in range(3000)
-            )
+            text = " ".join(f"Line {i} of a long report on the harbour works." for i in range(3000))
             article = {"id": "report", "title": "Harbour report", "text": text}
             full = client.post("/api/articles", json=article, headers=AUTH)
             assert full.status_code == 507, full.text
@@ -81,24 +62,14 @@ def test_a_full_disk_is_507_and_nothing_is_lost(small_index: Path, tmp_path: Pat
             again = client.post("/api/articles", json=article, headers=AUTH)
             assert again.status_code == 201, again.text
             assert client.get("/healthz").status_code == 200
+        # In the server's mount namespace (SQLite resolves /proc/<pid>/root to our /mnt).
         check = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "from indexer.cli import main; main()",
-                "check",
-                "--index",
-                str(index),
-            ],
+            ["nsenter", "-t", str(server.process.pid), "-m", sys.executable, "-c"]
+            + ["from indexer.cli import main; main()", "check", "--index", f"{MOUNT}/index"],
             capture_output=True,
             text=True,
             timeout=300,
         )
         assert check.returncode == 0, check.stdout + check.stderr
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_server(server)
