@@ -35,6 +35,7 @@ def test_ask_contract(client: TestClient) -> None:
     answer = body["answers"][0]
     assert set(answer) == {
         "text",
+        "field",
         "start",
         "end",
         "quote",
