@@ -75,8 +75,7 @@ def main() -> None:
         median = statistics.median(times[kb])
         rows[kb] = {"passages": passages[kb], "median_s": median, "ratio": median / base}
         print(
-            f"{kb:>6} {passages[kb]:>9} {median:>9.3f} {median / base:>6.2f} "
-            f"{kb / sizes[0]:>10.1f}"
+            f"{kb:>6} {passages[kb]:>9} {median:>9.3f} {median / base:>6.2f} {kb / sizes[0]:>10.1f}"
         )
     path = write("split", {"load_average": load_average(), "sizes_kb": rows})
     print(f"-> {path}")

@@ -1369,51 +1369,33 @@ class IndexStore:
                     db.execute("DELETE FROM articles WHERE id=?", (article_id,))
                 now = time.time()
                 for article, passages, vectors in upserts:
-                    meta = json.dumps(article.meta, ensure_ascii=False)
+                    fields = (
+                        article.id,
+                        article.title,
+                        article.url,
+                        article.text,
+                        json.dumps(article.meta, ensure_ascii=False),
+                        article.source,
+                    )
                     db.execute(
                         "INSERT INTO articles(id, title, url, text, meta, source, content_hash,"
                         " added_at, checksum) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            article.id,
-                            article.title,
-                            article.url,
-                            article.text,
-                            meta,
-                            article.source,
-                            article.content_hash,
-                            now,
-                            article_checksum(
-                                article.id,
-                                article.title,
-                                article.url,
-                                article.text,
-                                meta,
-                                article.source,
-                            ),
-                        ),
+                        (*fields, article.content_hash, now, article_checksum(*fields)),
                     )
                     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
                     for passage, vector in zip(passages, vectors, strict=True):
-                        blob = vector.tobytes()
+                        row = (
+                            passage.id,
+                            article.id,
+                            passage.start,
+                            passage.end,
+                            passage.text,
+                            vector.tobytes(),
+                        )
                         cur = db.execute(
                             "INSERT OR IGNORE INTO passages(id, article_id, start, end, text,"
                             " vector, checksum) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                            (
-                                passage.id,
-                                article.id,
-                                passage.start,
-                                passage.end,
-                                passage.text,
-                                blob,
-                                passage_checksum(
-                                    passage.id,
-                                    article.id,
-                                    passage.start,
-                                    passage.end,
-                                    passage.text,
-                                    blob,
-                                ),
-                            ),
+                            (*row, passage_checksum(*row)),
                         )
                         if cur.rowcount:
                             new_ids.append(int(cur.lastrowid))
