@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 app = typer.Typer(
     help=(
         "Build and manage the article index that qa-serve and qa-ask answer from.\n\n"
-        "Example: qa-index add examples/articles/ --index ./qa-index"
+        "Example: qa-index add ~/news/ --index ./qa-index"
     ),
     no_args_is_help=True,
     add_completion=False,

@@ -20,7 +20,7 @@ Bad input never raises: each problem is yielded as a :class:`LoadError` naming t
 the line, for JSONL), and the good articles next to it are still yielded.
 
 >>> from pathlib import Path
->>> for item in load_path(Path("examples/articles")):  # doctest: +SKIP
+>>> for item in load_path(Path("qa/demo_articles")):  # doctest: +SKIP
 ...     print(item if isinstance(item, LoadError) else item.id)
 msn-pakistan-islamic-state
 Warsaw

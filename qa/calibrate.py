@@ -248,7 +248,7 @@ def _rates(p: np.ndarray, y: np.ndarray, threshold: float) -> tuple[float, float
 
 
 def main(
-    dev: Path = Path("../shared/eval/dev"),
+    dev: Path | None = None,
     work: Path = Path(".calibration"),
     out: Path | None = None,
     max_false_abstain: float = 0.05,
@@ -262,6 +262,8 @@ def main(
     abstention minus twice the false abstains on the dev data, false abstains at most
     ``max_false_abstain``. ``every`` > 1 uses every n-th question only.
     """
+    if dev is None:
+        raise SystemExit("--dev DIR is required: a folder with articles.jsonl + questions.jsonl")
     from indexer.load import load_path
     from qa.engine import Engine
     from qa.settings import Settings

@@ -9,8 +9,6 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="QA_", extra="ignore")
@@ -20,9 +18,10 @@ class Settings(BaseSettings):
     port: int = 8000
     api_key: SecretStr | None = Field(default=None, description="Bearer key required for writes.")
     cors_origins: list[str] = Field(default_factory=list, description="CORS is off unless set.")
-    demo_dir: Path = Field(
-        default=REPO_ROOT / "examples" / "articles",
-        description="Articles indexed by qa-serve when the index is empty.",
+    demo_dir: Path | None = Field(
+        default=None,
+        description="Articles indexed by qa-serve when the index is empty (default: the demo "
+        "articles bundled with the package).",
     )
 
     # Embedding / retrieval

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from indexer.clean import clean_text, repair_text, title_from_url
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "articles"
+EXAMPLES = Path(__file__).resolve().parents[2] / "qa" / "demo_articles"
 
 
 def test_fixes_mojibake() -> None:

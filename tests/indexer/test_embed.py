@@ -26,7 +26,7 @@ from indexer.store import (
 from qa.types import Article
 
 REPO = Path(__file__).resolve().parents[2]
-DEV_ARTICLES = REPO / "examples" / "articles" / "squad-dev.jsonl"
+DEV_ARTICLES = REPO / "qa" / "demo_articles" / "squad-dev.jsonl"
 QUESTIONS = [
     "What was Maria Curie the first female recipient of?",
     "Which NFL team represented the AFC at Super Bowl 50?",

@@ -12,7 +12,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 # QA_READER_TEST_PATH points the tests at another model folder (e.g. an exported checkpoint).
 MODEL_DIR = Path(os.environ.get("QA_READER_TEST_PATH", REPO / "qa" / "models" / "reader"))
-DEV_ARTICLES = REPO / "examples" / "articles" / "squad-dev.jsonl"
+DEV_ARTICLES = REPO / "qa" / "demo_articles" / "squad-dev.jsonl"
 DEV_QUESTIONS = REPO / "tests" / "data" / "squad-dev-questions.jsonl"
 
 pytestmark = pytest.mark.skipif(
