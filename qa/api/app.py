@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from qa.api import docs
 from qa.api.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from qa.api.routes import articles, ask, health
 from qa.engine import Engine
@@ -80,6 +81,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         summary="Answers quoted word for word from your articles.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served from local files by qa.api.docs
+        redoc_url=None,  # one docs page is enough
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -119,6 +122,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(ask.router)
     app.include_router(articles.router)
     app.include_router(health.router)
+    app.include_router(docs.router)
 
     from web.routes import router as web_router
 
