@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -27,24 +28,30 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console()
-err = Console(stderr=True)
+# Piped output keeps its lines whole: a URL wrapped at 80 columns is no longer a URL.
+console = Console(soft_wrap=not sys.stdout.isatty())
+err = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
 
 IndexOption = Annotated[
     Path | None,
     typer.Option(
         "--index",
+        metavar="DIR",
         help="Index directory (default: $QA_INDEX_DIR, else ./qa-index)",
         show_default=False,
     ),
 ]
 
 
-def _engine(index: Path | None):  # noqa: ANN202 - Engine import is slow; keep --help fast
-    from indexer.store import IndexMismatchError
+def _engine(index: Path | None, *, create: bool = False):  # noqa: ANN202 - keep --help fast
+    """The engine over the index; only ``add`` (``create``) may start a new one."""
+    from indexer.store import DB_NAME, IndexMismatchError
     from qa.engine import Engine
 
-    settings = Settings(**({"index_dir": index} if index else {}))
+    settings = Settings(index_dir=index) if index else Settings()
+    if not create and not (settings.index_dir / DB_NAME).is_file():
+        err.print(f"[red]error:[/] no index at {escape(str(settings.index_dir))}")
+        raise typer.Exit(2)
     try:
         return Engine(settings)
     except IndexMismatchError as e:
@@ -71,7 +78,7 @@ def add(
     from indexer.load import load_paths
     from qa.progress import embed_progress
 
-    engine = _engine(index)
+    engine = _engine(index, create=True)
     notes: list[str] = []
     items = _noting_encodings(
         load_paths(paths, max_article_bytes=engine.settings.max_article_bytes), notes
@@ -141,10 +148,10 @@ def remove(
 def list_articles(
     index: IndexOption = None,
     query: Annotated[
-        str | None, typer.Option("--query", "-q", help="Filter by title or id.")
+        str | None, typer.Option("--query", "-q", metavar="TEXT", help="Filter by title or id.")
     ] = None,
-    limit: Annotated[int, typer.Option(help="How many to show.")] = 100,
-    offset: Annotated[int, typer.Option(help="How many to skip.")] = 0,
+    limit: Annotated[int, typer.Option(metavar="N", help="How many to show.")] = 100,
+    offset: Annotated[int, typer.Option(metavar="N", help="How many to skip.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
 ) -> None:
     """List the indexed articles (id, title, passages, URL)."""
@@ -152,6 +159,10 @@ def list_articles(
     if as_json:
         for r in rows:
             print(json.dumps({"id": r.id, "title": r.title, "url": r.url, "passages": r.passages}))
+        return
+    if not sys.stdout.isatty():  # tab-separated lines, whole, for cut/grep
+        for r in rows:
+            print("\t".join((r.id, r.title, str(r.passages), r.url or "")))
         return
     table = Table(title=f"{total} articles")
     for column in ("id", "title", "passages", "url"):

@@ -819,7 +819,8 @@ class IndexStore:
                             ),
                         )
                         if cur.rowcount:
-                            new_ids.append(int(cur.lastrowid))
+                            assert cur.lastrowid is not None  # set by the row just inserted
+                            new_ids.append(cur.lastrowid)
                             new_vectors.append(vector)
                 db.execute(
                     "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
@@ -22,7 +23,7 @@ from qa.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def _describe(errors: list[dict]) -> str:
+def _describe(errors: Sequence[Any]) -> str:
     parts = []
     for error in errors:
         where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")

@@ -7,14 +7,14 @@ ReDoc page: its build fetches its logo from a CDN.)
 
 from __future__ import annotations
 
-from importlib.resources import files
 from pathlib import Path
 
+import fastapi_offline
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-ASSETS = Path(str(files("fastapi_offline") / "static"))
+ASSETS = Path(fastapi_offline.__file__).parent / "static"
 
 # Relative URLs: the page lives at /docs, so they resolve against the app's root,
 # also behind a proxy that serves the app under a prefix.
