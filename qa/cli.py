@@ -1,4 +1,5 @@
-"""``qa-ask``, ``qa-serve``, ``qa-eval`` and ``qa-slack``: thin shells over the engine."""
+"""``qa-ask``, ``qa-serve`` and ``qa-eval``: thin shells over the engine (``qa-slack`` is
+:mod:`qa.slack.socket`, ``qa-index`` :mod:`indexer.cli`)."""
 
 from __future__ import annotations
 
@@ -143,10 +144,3 @@ def eval_main() -> None:
 
     _logging()
     eval_app()
-
-
-def slack_main() -> None:
-    from qa.slack.socket import run as run_socket_mode
-
-    _logging(verbose=True)
-    typer.run(run_socket_mode)
