@@ -107,7 +107,7 @@ class Engine:
 
     @cached_property
     def calibration(self) -> Calibration | None:
-        """Each reader has its own (fitted on dev by ``python -m qa.calibrate``)."""
+        """Each reader has its own (fitted on dev by ``python -m qa.train.calibration``)."""
         return Calibration.load(calibration_path(self.reader.name))
 
     @cached_property
