@@ -14,11 +14,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from qa.settings import Settings
+from core.settings import Settings
 
 if TYPE_CHECKING:
+    from core.types import Article
     from indexer.load import LoadError
-    from qa.types import Article
 
 app = typer.Typer(
     help=(

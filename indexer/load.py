@@ -38,8 +38,8 @@ from html import unescape
 from pathlib import Path
 from typing import Any
 
+from core.types import Article
 from indexer.clean import clean_text, repair_text, title_from_url
-from qa.types import Article
 
 __all__ = ["SUPPORTED_SUFFIXES", "LoadError", "load_path", "load_paths"]
 

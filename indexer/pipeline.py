@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.types import Article, Passage
 from indexer.embed import Embedder, TokenCounter
 from indexer.load import LoadError
 from indexer.split import split_passages
 from indexer.store import IndexStore
-from qa.types import Article, Passage
 
 log = logging.getLogger(__name__)
 

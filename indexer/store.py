@@ -29,8 +29,8 @@ import faiss
 import numpy as np
 from filelock import FileLock
 
+from core.types import Article, Passage
 from indexer.lexical import LexicalIndex
-from qa.types import Article, Passage
 
 log = logging.getLogger(__name__)
 

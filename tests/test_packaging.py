@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("qa", "indexer", "web")
+PACKAGES = ("core", "qa", "indexer", "web")
 # Declared, needed at run time, and never imported by name.
 NOT_IMPORTED = {"jinja2": "FastAPI's Jinja2Templates imports it for the chat page"}
 
