@@ -76,7 +76,7 @@ def add(
     ones are indexed. The exit code is 1 if any file could not be loaded.
     """
     from indexer.load import load_paths
-    from qa.progress import embed_progress
+    from indexer.progress import embed_progress
 
     engine = _engine(index, create=True)
     notes: list[str] = []
