@@ -19,6 +19,7 @@ from core.settings import Settings
 if TYPE_CHECKING:
     from core.types import Article
     from indexer.load import LoadError
+    from indexer.pipeline import Indexer
 
 app = typer.Typer(
     help=(
@@ -43,17 +44,21 @@ IndexOption = Annotated[
 ]
 
 
-def _engine(index: Path | None, *, create: bool = False):  # noqa: ANN202 - keep --help fast
-    """The engine over the index; only ``add`` (``create``) may start a new one."""
-    from indexer.store import DB_NAME, IndexMismatchError
-    from qa.engine import Engine
+def _settings(index: Path | None) -> Settings:
+    return Settings(index_dir=index) if index else Settings()
 
-    settings = Settings(index_dir=index) if index else Settings()
+
+def _indexer(settings: Settings, *, create: bool = False) -> Indexer:
+    """The indexing pipeline over the index; only ``add`` (``create``) may start a new one.
+    (Imported here, not at the top: the models' libraries are slow to import; --help is not.)"""
+    from indexer.pipeline import Indexer
+    from indexer.store import DB_NAME, IndexMismatchError
+
     if not create and not (settings.index_dir / DB_NAME).is_file():
         err.print(f"[red]error:[/] no index at {escape(str(settings.index_dir))}")
         raise typer.Exit(2)
     try:
-        return Engine(settings)
+        return Indexer.from_settings(settings)
     except IndexMismatchError as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from None
@@ -78,16 +83,17 @@ def add(
     from indexer.load import load_paths
     from indexer.progress import embed_progress
 
-    engine = _engine(index, create=True)
+    settings = _settings(index)
+    indexer = _indexer(settings, create=True)
     notes: list[str] = []
     items = _noting_encodings(
-        load_paths(paths, max_article_bytes=engine.settings.max_article_bytes), notes
+        load_paths(paths, max_article_bytes=settings.max_article_bytes), notes
     )
     with embed_progress(err) as bar:
-        report = engine.add(
+        report = indexer.add(
             items, on_planned=bar.on_planned, progress=bar.advance, update_bm25=False
         )
-    _update_bm25(engine)
+    _update_bm25(indexer)
 
     console.print(
         f"[green]{len(report.added)} added[/], [cyan]{len(report.updated)} updated[/], "
@@ -122,10 +128,10 @@ def _noting_encodings(
         yield item
 
 
-def _update_bm25(engine) -> None:  # noqa: ANN001 - see _engine
+def _update_bm25(indexer: Indexer) -> None:
     """Rebuild the BM25 index after a write (seconds on a large index: show that it runs)."""
     with err.status("Building the BM25 index…"):
-        engine.update_bm25()
+        indexer.store.update_lexical()
 
 
 @app.command()
@@ -134,9 +140,9 @@ def remove(
     index: IndexOption = None,
 ) -> None:
     """Delete articles and their passages from the index."""
-    engine = _engine(index)
-    removed, missing = engine.remove(ids, update_bm25=False)
-    _update_bm25(engine)
+    indexer = _indexer(_settings(index))
+    removed, missing = indexer.remove(ids, update_bm25=False)
+    _update_bm25(indexer)
     if removed:
         console.print(f"removed {len(removed)}: {', '.join(removed)}", highlight=False)
     if missing:
@@ -155,7 +161,7 @@ def list_articles(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
 ) -> None:
     """List the indexed articles (id, title, passages, URL)."""
-    total, rows = _engine(index).list_articles(offset, limit, query)
+    total, rows = _indexer(_settings(index)).store.list_articles(offset, limit, query)
     if as_json:
         for r in rows:
             print(json.dumps({"id": r.id, "title": r.title, "url": r.url, "passages": r.passages}))
@@ -175,25 +181,27 @@ def list_articles(
 @app.command()
 def stats(index: IndexOption = None) -> None:
     """Counts of articles, passages and vectors, the index types and the model."""
-    engine = _engine(index)
-    articles, passages = engine.counts()
-    vectors, stale = engine.store.vector_counts()
+    settings = _settings(index)
+    indexer = _indexer(settings)
+    store = indexer.store
+    articles, passages = store.counts()
+    vectors, stale = store.vector_counts()
     print(
         json.dumps(
             {
-                "index_dir": str(engine.settings.index_dir),
+                "index_dir": str(settings.index_dir),
                 "articles": articles,
                 "passages": passages,
                 "vectors": vectors,
                 # HNSW cannot delete: deleted passages' vectors wait, never returned, for the
                 # rebuild that comes once they are a tenth of the graph.
                 "stale_vectors": stale,
-                "faiss": engine.store.faiss_kind(),
+                "faiss": store.faiss_kind(),
                 # False after a crash or with an older version's index: FTS5 answers BM25
                 # queries until the next add, or qa-serve, rebuilds it.
-                "bm25_current": engine.store.lexical() is not None,
-                "model": engine.embedder.name,
-                "dim": engine.embedder.dim,
+                "bm25_current": store.lexical() is not None,
+                "model": indexer.embedder.name,
+                "dim": indexer.embedder.dim,
             },
             indent=2,
         )
