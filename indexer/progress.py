@@ -1,4 +1,4 @@
-"""A rich progress bar for embedding, shared by qa-index and qa-serve's demo indexing."""
+"""A rich progress bar for embedding passages (qa-index add)."""
 
 from __future__ import annotations
 
