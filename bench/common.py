@@ -13,8 +13,8 @@ import numpy as np
 
 RESULTS = Path(__file__).parent / "results"
 REPO = Path(__file__).resolve().parent.parent
-DEV_ARTICLES = REPO / "examples" / "articles" / "squad-dev.jsonl"
-DEV_QUESTIONS = REPO.parent / "shared" / "eval" / "dev" / "questions.jsonl"
+DEV_ARTICLES = REPO / "qa" / "demo_articles" / "squad-dev.jsonl"
+DEV_QUESTIONS = REPO / "tests" / "data" / "squad-dev-questions.jsonl"  # the 1,884 dev questions
 
 
 def machine() -> str:

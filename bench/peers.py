@@ -38,8 +38,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
-ARTICLES = REPO / "examples" / "articles" / "squad-dev.jsonl"
-QUESTIONS = REPO.parent / "shared" / "eval" / "dev" / "questions.jsonl"
+ARTICLES = REPO / "qa" / "demo_articles" / "squad-dev.jsonl"
+QUESTIONS = REPO / "tests" / "data" / "squad-dev-questions.jsonl"
 OUR_PASSAGES = BENCH / "results" / "dev-passages.jsonl"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -13,40 +14,51 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from qa.settings import Settings
+from core.settings import Settings
 
 if TYPE_CHECKING:
+    from core.types import Article
     from indexer.load import LoadError
-    from qa.types import Article
+    from indexer.pipeline import Indexer
 
 app = typer.Typer(
     help=(
         "Build and manage the article index that qa-serve and qa-ask answer from.\n\n"
-        "Example: qa-index add examples/articles/ --index ./qa-index"
+        "Example: qa-index add ~/news/ --index ./qa-index"
     ),
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console()
-err = Console(stderr=True)
+# Piped output keeps its lines whole: a URL wrapped at 80 columns is no longer a URL.
+console = Console(soft_wrap=not sys.stdout.isatty())
+err = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
 
 IndexOption = Annotated[
     Path | None,
     typer.Option(
         "--index",
+        metavar="DIR",
         help="Index directory (default: $QA_INDEX_DIR, else ./qa-index)",
         show_default=False,
     ),
 ]
 
 
-def _engine(index: Path | None):  # noqa: ANN202 - Engine import is slow; keep --help fast
-    from indexer.store import IndexMismatchError
-    from qa.engine import Engine
+def _settings(index: Path | None) -> Settings:
+    return Settings(index_dir=index) if index else Settings()
 
-    settings = Settings(**({"index_dir": index} if index else {}))
+
+def _indexer(settings: Settings, *, create: bool = False) -> Indexer:
+    """The indexing pipeline over the index; only ``add`` (``create``) may start a new one.
+    (Imported here, not at the top: the models' libraries are slow to import; --help is not.)"""
+    from indexer.pipeline import Indexer
+    from indexer.store import DB_NAME, IndexMismatchError
+
+    if not create and not (settings.index_dir / DB_NAME).is_file():
+        err.print(f"[red]error:[/] no index at {escape(str(settings.index_dir))}")
+        raise typer.Exit(2)
     try:
-        return Engine(settings)
+        return Indexer.from_settings(settings)
     except IndexMismatchError as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from None
@@ -69,18 +81,19 @@ def add(
     ones are indexed. The exit code is 1 if any file could not be loaded.
     """
     from indexer.load import load_paths
-    from qa.progress import embed_progress
+    from indexer.progress import embed_progress
 
-    engine = _engine(index)
+    settings = _settings(index)
+    indexer = _indexer(settings, create=True)
     notes: list[str] = []
     items = _noting_encodings(
-        load_paths(paths, max_article_bytes=engine.settings.max_article_bytes), notes
+        load_paths(paths, max_article_bytes=settings.max_article_bytes), notes
     )
     with embed_progress(err) as bar:
-        report = engine.add(
+        report = indexer.add(
             items, on_planned=bar.on_planned, progress=bar.advance, update_bm25=False
         )
-    _update_bm25(engine)
+    _update_bm25(indexer)
 
     console.print(
         f"[green]{len(report.added)} added[/], [cyan]{len(report.updated)} updated[/], "
@@ -115,10 +128,10 @@ def _noting_encodings(
         yield item
 
 
-def _update_bm25(engine) -> None:  # noqa: ANN001 - see _engine
+def _update_bm25(indexer: Indexer) -> None:
     """Rebuild the BM25 index after a write (seconds on a large index: show that it runs)."""
     with err.status("Building the BM25 index…"):
-        engine.update_bm25()
+        indexer.store.update_lexical()
 
 
 @app.command()
@@ -127,9 +140,9 @@ def remove(
     index: IndexOption = None,
 ) -> None:
     """Delete articles and their passages from the index."""
-    engine = _engine(index)
-    removed, missing = engine.remove(ids, update_bm25=False)
-    _update_bm25(engine)
+    indexer = _indexer(_settings(index))
+    removed, missing = indexer.remove(ids, update_bm25=False)
+    _update_bm25(indexer)
     if removed:
         console.print(f"removed {len(removed)}: {', '.join(removed)}", highlight=False)
     if missing:
@@ -141,17 +154,21 @@ def remove(
 def list_articles(
     index: IndexOption = None,
     query: Annotated[
-        str | None, typer.Option("--query", "-q", help="Filter by title or id.")
+        str | None, typer.Option("--query", "-q", metavar="TEXT", help="Filter by title or id.")
     ] = None,
-    limit: Annotated[int, typer.Option(help="How many to show.")] = 100,
-    offset: Annotated[int, typer.Option(help="How many to skip.")] = 0,
+    limit: Annotated[int, typer.Option(metavar="N", help="How many to show.")] = 100,
+    offset: Annotated[int, typer.Option(metavar="N", help="How many to skip.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
 ) -> None:
     """List the indexed articles (id, title, passages, URL)."""
-    total, rows = _engine(index).list_articles(offset, limit, query)
+    total, rows = _indexer(_settings(index)).store.list_articles(offset, limit, query)
     if as_json:
         for r in rows:
             print(json.dumps({"id": r.id, "title": r.title, "url": r.url, "passages": r.passages}))
+        return
+    if not sys.stdout.isatty():  # tab-separated lines, whole, for cut/grep
+        for r in rows:
+            print("\t".join((r.id, r.title, str(r.passages), r.url or "")))
         return
     table = Table(title=f"{total} articles")
     for column in ("id", "title", "passages", "url"):
@@ -164,25 +181,27 @@ def list_articles(
 @app.command()
 def stats(index: IndexOption = None) -> None:
     """Counts of articles, passages and vectors, the index types and the model."""
-    engine = _engine(index)
-    articles, passages = engine.counts()
-    vectors, stale = engine.store.vector_counts()
+    settings = _settings(index)
+    indexer = _indexer(settings)
+    store = indexer.store
+    articles, passages = store.counts()
+    vectors, stale = store.vector_counts()
     print(
         json.dumps(
             {
-                "index_dir": str(engine.settings.index_dir),
+                "index_dir": str(settings.index_dir),
                 "articles": articles,
                 "passages": passages,
                 "vectors": vectors,
                 # HNSW cannot delete: deleted passages' vectors wait, never returned, for the
                 # rebuild that comes once they are a tenth of the graph.
                 "stale_vectors": stale,
-                "faiss": engine.store.faiss_kind(),
+                "faiss": store.faiss_kind(),
                 # False after a crash or with an older version's index: FTS5 answers BM25
                 # queries until the next add, or qa-serve, rebuilds it.
-                "bm25_current": engine.store.lexical() is not None,
-                "model": engine.embedder.name,
-                "dim": engine.embedder.dim,
+                "bm25_current": store.lexical() is not None,
+                "model": indexer.embedder.name,
+                "dim": indexer.embedder.dim,
             },
             indent=2,
         )
@@ -190,7 +209,7 @@ def stats(index: IndexOption = None) -> None:
 
 
 def _existing_index(index: Path | None) -> Path:
-    directory = Settings(**({"index_dir": index} if index else {})).index_dir
+    directory = _settings(index).index_dir
     from indexer.store import DB_NAME
 
     if not (directory / DB_NAME).is_file():
@@ -266,8 +285,7 @@ def repair(
     if before.ok:
         console.print("[green]ok[/]: nothing to repair")
         return
-    engine = _engine(index)
-    result = repair_index(engine.indexer, before, remove_damaged=remove_damaged)
+    result = repair_index(_indexer(_settings(index)), before, remove_damaged=remove_damaged)
     for line in result.done:
         console.print(f"[green]done[/]: {escape(line)}", soft_wrap=True)
     for line in result.not_repaired:

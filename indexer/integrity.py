@@ -84,7 +84,8 @@ def file_checksum(path: Path) -> str:
 
 
 def bytes_checksum(data: bytes | np.ndarray) -> str:
-    return hashlib.sha256(memoryview(data)).hexdigest()
+    buffer = data if isinstance(data, bytes) else np.ascontiguousarray(data).data
+    return hashlib.sha256(buffer).hexdigest()
 
 
 def is_disk_full(exc: BaseException) -> bool:

@@ -188,7 +188,9 @@ class LexicalIndex:
 
     def document_frequency(self, word: str) -> int:
         """How many passages hold ``word`` (any word with its stem)."""
-        ids = self.bm25.get_tokens_ids(terms([word])) if self.bm25 is not None else []
+        if self.bm25 is None:
+            return 0
+        ids = self.bm25.get_tokens_ids(terms([word]))
         if not ids:
             return 0
         indptr = self.bm25.scores["indptr"]  # a column per term: its length is the DF

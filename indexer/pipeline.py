@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.settings import Settings
+from core.types import Article, Passage
 from indexer.embed import Embedder, TokenCounter
 from indexer.load import LoadError
 from indexer.split import split_passages
 from indexer.store import IndexStore
-from qa.types import Article, Passage
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,27 @@ class Indexer:
         self.max_tokens = max_tokens
         self.overlap_sentences = overlap_sentences
         self.chunk_passages = chunk_passages
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, preload: bool = False) -> Indexer:
+        """The configured embedder and passage sizes over the index at ``settings.index_dir``
+        (created if missing). ``preload``: load the embedding model in the background while
+        the index opens."""
+        embedder = Embedder(
+            batch_size=settings.embed_batch_size,
+            backend=settings.embed_backend,
+            query_precision=settings.query_precision,
+        )
+        if preload:
+            embedder.preload()
+        return cls(
+            IndexStore(settings.index_dir, embedder.name, embedder.dim),
+            embedder,
+            TokenCounter(),
+            max_tokens=settings.passage_max_tokens,
+            overlap_sentences=settings.passage_overlap_sentences,
+            chunk_passages=settings.index_chunk_passages,
+        )
 
     def split(self, article: Article) -> list[Passage]:
         return split_passages(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import sentencex
 
-from qa.types import Passage
+from core.types import Passage
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 

@@ -36,6 +36,7 @@ import faiss
 import numpy as np
 from filelock import FileLock
 
+from core.types import Article, Passage
 from indexer.integrity import (
     BM25_CHECKSUMS_KEY,
     FAISS_CHECKSUMS_KEY,
@@ -45,7 +46,6 @@ from indexer.integrity import (
     passage_checksum,
 )
 from indexer.lexical import LexicalIndex, intact_or_removed
-from qa.types import Article, Passage
 
 log = logging.getLogger(__name__)
 
@@ -1398,7 +1398,8 @@ class IndexStore:
                             (*row, passage_checksum(*row)),
                         )
                         if cur.rowcount:
-                            new_ids.append(int(cur.lastrowid))
+                            assert cur.lastrowid is not None  # set by the row just inserted
+                            new_ids.append(cur.lastrowid)
                             new_vectors.append(vector)
                 db.execute(
                     "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'"

@@ -1,10 +1,12 @@
-"""``qa-ask``, ``qa-serve``, ``qa-eval`` and ``qa-slack``: thin shells over the engine."""
+"""``qa-ask``, ``qa-serve`` and ``qa-eval``: thin shells over the engine (``qa-slack`` is
+:mod:`qa.slack.socket`, ``qa-index`` :mod:`indexer.cli`)."""
 
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -12,21 +14,23 @@ from rich.markup import escape
 
 from qa.settings import Settings
 
-console = Console()
-err = Console(stderr=True)
+# Piped output keeps its lines whole: a URL wrapped at 80 columns is no longer a URL.
+console = Console(soft_wrap=not sys.stdout.isatty())
+err = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
 
 IndexOption = Annotated[
     Path | None,
     typer.Option(
         "--index",
+        metavar="DIR",
         help="Index directory (default: $QA_INDEX_DIR, else ./qa-index)",
         show_default=False,
     ),
 ]
 
 
-def _settings(index: Path | None, **overrides: object) -> Settings:
-    values = {k: v for k, v in overrides.items() if v is not None}
+def _settings(index: Path | None, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
     if index:
         values["index_dir"] = index
     return Settings(**values)
@@ -42,13 +46,20 @@ def _logging(verbose: bool = False) -> None:
 def ask(
     question: Annotated[str, typer.Argument(help="Your question, in quotes.", show_default=False)],
     index: IndexOption = None,
-    k: Annotated[int, typer.Option("-k", help="How many answers at most.")] = 3,
+    k: Annotated[int, typer.Option("-k", metavar="N", help="How many answers at most.")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False,
 ) -> None:
     """Answer a question from the indexed articles, quoting them word for word."""
+    from indexer.store import DB_NAME
     from qa.engine import Engine, QuestionError
 
     settings = _settings(index)
+    if not (settings.index_dir / DB_NAME).is_file():  # never create an index to ask it
+        err.print(
+            f"[red]error:[/] no index at {escape(str(settings.index_dir))}: build one with "
+            f"qa-index add PATH --index {escape(str(settings.index_dir))}"
+        )
+        raise typer.Exit(1)
     engine = Engine(settings)
     if engine.counts()[0] == 0:
         err.print(f"[yellow]the index at {settings.index_dir} is empty:[/] run qa-index add first")
@@ -85,10 +96,13 @@ def ask(
 def serve(
     index: IndexOption = None,
     host: Annotated[
-        str | None, typer.Option(help="Bind address (default: $QA_HOST, else 127.0.0.1)")
+        str | None,
+        typer.Option(metavar="HOST", help="Bind address (default: $QA_HOST, else 127.0.0.1)"),
     ] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default: $QA_PORT, else 8000)")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    port: Annotated[
+        int | None, typer.Option(metavar="PORT", help="Port (default: $QA_PORT, else 8000)")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request.")] = False,
 ) -> None:
     """Serve the chat page, the JSON API (/api, docs at /docs) and the Slack endpoint.
 
@@ -132,10 +146,3 @@ def eval_main() -> None:
 
     _logging()
     eval_app()
-
-
-def slack_main() -> None:
-    from qa.slack.socket import run as run_socket_mode
-
-    _logging(verbose=True)
-    typer.run(run_socket_mode)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 from indexer.load import load_path
 from qa.engine import Engine
 
 log = logging.getLogger(__name__)
+
+# Package data: found the same way in an editable install, a wheel and the Docker image.
+DEMO_ARTICLES = Path(__file__).resolve().parent / "demo_articles"
 
 
 def ensure_demo_index(
@@ -18,7 +22,7 @@ def ensure_demo_index(
 ) -> bool:
     """Index the demo articles if the index holds none. Returns True if it indexed."""
     articles, _ = engine.counts()
-    demo_dir = engine.settings.demo_dir
+    demo_dir = engine.settings.demo_dir or DEMO_ARTICLES
     if articles or not demo_dir.exists():
         return False
     log.info("the index is empty: indexing the demo articles in %s", demo_dir)

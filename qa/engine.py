@@ -13,12 +13,11 @@ from functools import cached_property
 from pathlib import Path
 
 from indexer.clean import mask_boilerplate
-from indexer.embed import Embedder, TokenCounter
 from indexer.integrity import is_disk_full
 from indexer.load import LoadError
 from indexer.pipeline import AddReport, Indexer
 from indexer.split import split_sentences
-from indexer.store import ArticleSummary, IndexDamagedError, IndexMismatchError, IndexStore
+from indexer.store import ArticleSummary, IndexDamagedError, IndexMismatchError
 from qa.answer import build_answers
 from qa.calibrate import Calibration, answer_scores, calibration_path
 from qa.read.base import Reader, Span
@@ -107,22 +106,9 @@ class Engine:
             which warm up anyway; a short-lived CLI must not exit with a load in flight).
         """
         self.settings = settings or Settings()
-        self.embedder = Embedder(
-            batch_size=self.settings.embed_batch_size,
-            backend=self.settings.embed_backend,
-            query_precision=self.settings.query_precision,
-        )
-        if preload:
-            self.embedder.preload()
-        self.store = IndexStore(self.settings.index_dir, self.embedder.name, self.embedder.dim)
-        self.indexer = Indexer(
-            self.store,
-            self.embedder,
-            TokenCounter(),
-            max_tokens=self.settings.passage_max_tokens,
-            overlap_sentences=self.settings.passage_overlap_sentences,
-            chunk_passages=self.settings.index_chunk_passages,
-        )
+        self.indexer = Indexer.from_settings(self.settings, preload=preload)
+        self.store = self.indexer.store
+        self.embedder = self.indexer.embedder
         self.retriever = HybridRetriever(
             self.store,
             self.embedder,
@@ -146,7 +132,7 @@ class Engine:
 
     @cached_property
     def calibration(self) -> Calibration | None:
-        """Each reader has its own (fitted on dev by ``python -m qa.calibrate``)."""
+        """Each reader has its own (fitted on dev by ``python -m qa.train.calibration``)."""
         return Calibration.load(calibration_path(self.reader.name))
 
     @cached_property

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -244,6 +244,7 @@ def main(
         Path | None,
         typer.Option(
             "--index",
+            metavar="DIR",
             help="Index directory (default: $QA_INDEX_DIR, else ./qa-index)",
             show_default=False,
         ),
@@ -257,10 +258,12 @@ def main(
             dir_okay=False,
         ),
     ] = None,
-    limit: Annotated[int | None, typer.Option(help="Ask only this many (an even spread).")] = None,
-    k: Annotated[int, typer.Option("-k", help="Answers per question.")] = 3,
+    limit: Annotated[
+        int | None, typer.Option(metavar="N", help="Ask only this many (an even spread).")
+    ] = None,
+    k: Annotated[int, typer.Option("-k", metavar="N", help="Answers per question.")] = 3,
     reader: Annotated[
-        str | None, typer.Option(help="trained or heuristic [default: $QA_READER]")
+        str | None, typer.Option(help="trained or heuristic (default: $QA_READER)")
     ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the metrics as JSON here.")
@@ -277,7 +280,8 @@ def main(
     """Score retrieval and answers on questions with gold answers (SQuAD-style)."""
     from qa.engine import Engine
 
-    settings = Settings(**{k_: v for k_, v in (("index_dir", index), ("reader", reader)) if v})
+    overrides: dict[str, Any] = {"index_dir": index, "reader": reader}
+    settings = Settings(**{name: value for name, value in overrides.items() if value})
     engine = Engine(settings)
     engine.update_bm25()  # scores from the BM25 index, never from FTS5 while it builds
     engine.warm_up()
@@ -293,15 +297,15 @@ def main(
     if details:
         with details.open("w", encoding="utf-8") as f:
             f.writelines(json.dumps(asdict(o), ensure_ascii=False) + "\n" for o in outcomes)
-    metrics["reader"] = engine.reader.name
+    report: dict[str, Any] = {**metrics, "reader": engine.reader.name}
     if output:
-        output.write_text(json.dumps(metrics, indent=2))
+        output.write_text(json.dumps(report, indent=2))
     if as_json:
-        print(json.dumps(metrics, indent=2))
+        print(json.dumps(report, indent=2))
         return
-    table = Table(title=f"qa-eval {questions.name} ({metrics['reader']})")
+    table = Table(title=f"qa-eval {questions.name} ({report['reader']})")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key, value in metrics.items():
+    for key, value in report.items():
         table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
     console.print(table)

@@ -39,7 +39,7 @@ class HybridRetriever:
     ``fusion="convex"`` (default) scores each candidate ``alpha * cosine + (1 - alpha) *
     bm25 / max_bm25``; ``"rrf"`` is weighted reciprocal rank fusion. Convex fusion keeps how
     *much* better a passage scores, which ranks ties between the two lists better (tuned on
-    the dev split: see README, "Answer quality").
+    the dev split: see docs/benchmarks.md).
 
     Args:
         store: the index.

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up (first run only) and run the whole test suite, browser tests included.
+# Set up (first run only), lint (scripts/lint.sh), then run the whole test suite, browser
+# tests included. Arguments go to pytest, e.g. scripts/test.sh -m "not slow" for the fast loop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh test
@@ -9,5 +10,5 @@ if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium >/dev/null
 fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-.venv/bin/ruff check .
+scripts/lint.sh
 exec .venv/bin/python -m pytest "$@"

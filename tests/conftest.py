@@ -12,11 +12,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parent.parent
-SEED_ARTICLE = REPO / "examples" / "articles" / "msn-pakistan-islamic-state.txt"
-# The dev articles are bundled in the repo (examples/articles/squad-dev.jsonl is a byte copy),
-# so the tests also run where ../shared is absent.
-DEV_ARTICLES = REPO / "examples" / "articles" / "squad-dev.jsonl"
-# The dev questions are bundled too (CC BY-SA 4.0, see examples/README.md).
+SEED_ARTICLE = REPO / "qa" / "demo_articles" / "msn-pakistan-islamic-state.txt"
+# The dev articles are bundled in the repo (qa/demo_articles/squad-dev.jsonl is a byte copy),
+# so the tests need nothing outside the repository.
+DEV_ARTICLES = REPO / "qa" / "demo_articles" / "squad-dev.jsonl"
+# The dev questions are bundled too (CC BY-SA 4.0, see qa/demo_articles/README.md).
 DEV_QUESTIONS = REPO / "tests" / "data" / "squad-dev-questions.jsonl"
 
 
@@ -29,7 +29,7 @@ def demo_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     directory = tmp_path_factory.mktemp("demo-index")
     engine = Engine(Settings(index_dir=directory, reader="heuristic"))
-    report = engine.add(load_path(REPO / "examples" / "articles"))
+    report = engine.add(load_path(REPO / "qa" / "demo_articles"))
     assert not report.errors
     engine.store.close()
     return directory

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
@@ -13,6 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from qa.api import docs
 from qa.api.middleware import (
     BodySizeLimitMiddleware,
     SecurityHeadersMiddleware,
@@ -25,7 +27,7 @@ from qa.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def _describe(errors: list[dict]) -> str:
+def _describe(errors: Sequence[Any]) -> str:
     parts = []
     for error in errors:
         where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
@@ -84,6 +86,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         summary="Answers quoted word for word from your articles.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served from local files by qa.api.docs
+        redoc_url=None,  # one docs page is enough
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -118,6 +122,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(ask.router)
     app.include_router(articles.router)
     app.include_router(health.router)
+    app.include_router(docs.router)
 
     from web.routes import router as web_router
 

@@ -61,7 +61,7 @@ class HeuristicReader:
 
     name = "HeuristicReader"
     # Its scores rank spans but are no probabilities: a neighbour's share of them means little.
-    quote_neighbour_share = None
+    quote_neighbour_share: float | None = None
     read_more_below = 0.4
 
     def read(self, question: str, texts: list[str], top_n: int = 5) -> list[Span]:

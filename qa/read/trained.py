@@ -153,9 +153,9 @@ class TrainedReader:
         self._lock = threading.Lock()
         self.onnx_file: Path | None = None  # the graph that runs, when ONNX Runtime runs it
         if backend == "onnx":
-            from indexer.onnx_export import ensure_onnx, open_session
+            from indexer.onnx_export import Flavour, ensure_onnx, open_session
 
-            flavour = "int8" if precision == "int8" else "fused"
+            flavour: Flavour = "int8" if precision == "int8" else "fused"
             self.onnx_file = ensure_onnx(self.path, "question-answering", flavour)
             self._session = open_session(self.onnx_file, threads)
         else:

@@ -71,3 +71,11 @@ def run(index: IndexOption = None) -> None:
     bolt = make_bolt_app(settings, lambda: slot.engine, lambda: slot.error, socket_mode=True)
     typer.echo(f"Connecting to Slack over Socket Mode (index: {settings.index_dir}) ...")
     SocketModeHandler(bolt, app_token, trace_enabled=False).start()
+
+
+def main() -> None:
+    """The ``qa-slack`` console script."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    typer.run(run)

@@ -16,9 +16,7 @@ import typer
 
 from qa.train.reader import (
     DEFAULT_CKPT_DIR,
-    DEFAULT_DEV_DIR,
     DEFAULT_OUT,
-    DEFAULT_TRAIN_FILE,
     TrainConfig,
 )
 
@@ -33,7 +31,8 @@ app = typer.Typer(
 def train_cmd(
     train_file: Annotated[
         Path, typer.Option(help="SQuAD v1.1 or 2.0 train JSON (.json or .json.gz).")
-    ] = DEFAULT_TRAIN_FILE,
+    ],
+    eval_dir: Annotated[Path, typer.Option(help="Dev articles.jsonl + questions.jsonl.")],
     ambiguous_ids: Annotated[
         Path | None,
         typer.Option(
@@ -122,9 +121,6 @@ def train_cmd(
         int, typer.Option(help="Also checkpoint every this many steps (0: off).")
     ] = 0,
     log_every: Annotated[int, typer.Option(help="Log the loss every this many steps.")] = 20,
-    eval_dir: Annotated[
-        Path, typer.Option(help="Dev articles.jsonl + questions.jsonl.")
-    ] = DEFAULT_DEV_DIR,
     eval_limit: Annotated[
         int, typer.Option(help="Dev questions to evaluate after export (0: skip).")
     ] = 500,
@@ -249,12 +245,10 @@ def export_cmd(
 
 @app.command("eval")
 def eval_cmd(
+    dev_dir: Annotated[Path, typer.Option(help="Folder with articles.jsonl + questions.jsonl.")],
     model: Annotated[
         Path, typer.Option(help="Model folder (as written by train/export).")
     ] = DEFAULT_OUT,
-    dev_dir: Annotated[
-        Path, typer.Option(help="Folder with articles.jsonl + questions.jsonl.")
-    ] = DEFAULT_DEV_DIR,
     limit: Annotated[
         int, typer.Option(help="Evaluate the first N questions (0: all 1,884).")
     ] = 500,
@@ -275,10 +269,8 @@ def eval_cmd(
 
 @app.command("int8-ranges")
 def int8_ranges_cmd(
+    train_file: Annotated[Path, typer.Option(help="SQuAD v1.1 train JSON (.json or .json.gz).")],
     model: Annotated[Path, typer.Option(help="Reader model folder.")] = DEFAULT_OUT,
-    train_file: Annotated[
-        Path, typer.Option(help="SQuAD v1.1 train JSON (.json or .json.gz).")
-    ] = DEFAULT_TRAIN_FILE,
     questions: Annotated[int, typer.Option(help="Train questions to measure on.")] = 200,
     seed: Annotated[int, typer.Option(help="Seed of the question sample.")] = 0,
     out: Annotated[

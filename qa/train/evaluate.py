@@ -88,7 +88,7 @@ def evaluate_reader(
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--model", type=Path, default=Path("qa/models/reader"))
-    ap.add_argument("--dev-dir", type=Path, default=Path("../shared/eval/dev"))
+    ap.add_argument("--dev-dir", type=Path, required=True, help="articles.jsonl + questions.jsonl")
     ap.add_argument("--limit", type=int, default=500, help="first N questions (0: all)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--precision", choices=("fp32", "int8"), default="fp32")

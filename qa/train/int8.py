@@ -48,7 +48,13 @@ def write_ranges(
         "weights": weights_fingerprint(model_dir),
         "measured_on": f"{len(pairs)} questions of {Path(train_file).name} (seed {seed}), "
         f"{len(feeds)} windows, the fp32 graph",
-        "ranges": activation_ranges(reader.onnx_file, feeds),
+        "ranges": activation_ranges(_onnx_file(reader), feeds),
     }
     out.write_text(json.dumps(record) + "\n", encoding="utf-8")
     return out
+
+
+def _onnx_file(reader: TrainedReader) -> Path:
+    if reader.onnx_file is None:  # only the torch backend has none
+        raise ValueError("activation ranges are measured on the reader's ONNX graph")
+    return reader.onnx_file

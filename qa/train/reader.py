@@ -237,14 +237,14 @@ def load_examples(cfg: TrainConfig) -> tuple[list[dict[str, Any]], dict[str, int
     n_neg = round(cfg.neg_ratio * len(chosen))
     negatives: list[dict[str, Any]] = []
     for ai, pi, qa in chosen[:n_neg]:
-        context = contexts.negative(ai, pi, qa["question"], qa["answers"][0]["text"], rng)
-        if context is None:
+        negative = contexts.negative(ai, pi, qa["question"], qa["answers"][0]["text"], rng)
+        if negative is None:
             continue
         negatives.append(
             {
                 "id": qa["id"] + "-neg",
                 "question": qa["question"],
-                "context": contexts.prefix(ai) + context,
+                "context": contexts.prefix(ai) + negative,
                 "answer_start": -1,
                 "answer_text": "",
             }

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from indexer.clean import clean_text, repair_text, title_from_url
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "articles"
+EXAMPLES = Path(__file__).resolve().parents[2] / "qa" / "demo_articles"
 
 
 def test_fixes_mojibake() -> None:
@@ -63,6 +63,7 @@ def test_repair_text_leaves_dev_articles_byte_identical() -> None:
         assert repair_text(text) == text
 
 
+@pytest.mark.slow
 @given(st.text())
 @settings(max_examples=1000)
 @example("\x9d\u00c2\x80")  # a control character between the halves of a mojibake "€"

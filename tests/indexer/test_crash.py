@@ -12,9 +12,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from indexer.store import DB_NAME, IndexStore
 from tests.conftest import DEV_ARTICLES
 from tests.indexer.test_store import assert_consistent
+
+pytestmark = pytest.mark.slow  # kills real qa-index processes mid-write
 
 
 def _generation(directory: Path) -> int:

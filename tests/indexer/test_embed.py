@@ -26,7 +26,7 @@ from indexer.store import (
 from qa.types import Article
 
 REPO = Path(__file__).resolve().parents[2]
-DEV_ARTICLES = REPO / "examples" / "articles" / "squad-dev.jsonl"
+DEV_ARTICLES = REPO / "qa" / "demo_articles" / "squad-dev.jsonl"
 QUESTIONS = [
     "What was Maria Curie the first female recipient of?",
     "Which NFL team represented the AFC at Super Bowl 50?",
@@ -58,6 +58,7 @@ def torch_embedder() -> Embedder:
     return Embedder(backend="torch").load()
 
 
+@pytest.mark.slow
 def test_onnx_vectors_match_torch(
     passages: list[str], onnx_embedder: Embedder, torch_embedder: Embedder
 ) -> None:
@@ -78,6 +79,7 @@ def test_a_vector_does_not_depend_on_its_batch(passages: list[str], onnx_embedde
     assert float(alone @ batched) > 0.9999
 
 
+@pytest.mark.slow
 def test_int8_queries_stay_close_and_passages_stay_exact(
     passages: list[str], onnx_embedder: Embedder
 ) -> None:
@@ -91,6 +93,7 @@ def test_int8_queries_stay_close_and_passages_stay_exact(
         Embedder(query_precision="fp16")  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 def test_parallel_sessions_give_the_vectors_of_one(passages: list[str]) -> None:
     """Passages go to one single-threaded session per core; each vector lands in its row."""
     parallel = Embedder(threads=2)  # two sessions, whatever this machine's core count
@@ -114,6 +117,7 @@ def test_unknown_backend_is_refused() -> None:
         Embedder(backend="tensorflow")  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 def test_answering_with_onnx_imports_no_torch(onnx_embedder: Embedder, tmp_path: Path) -> None:
     """Build an index, then answer from a fresh process: neither torch nor transformers load."""
     from qa.engine import Engine
@@ -141,6 +145,7 @@ print(json.dumps({{"hits": len(hits), "backend": engine.embedder.backend,
     assert result == {"hits": 1, "backend": "onnx", "heavy": []}
 
 
+@pytest.mark.slow
 def test_question_answering_export_matches_torch(tmp_path: Path) -> None:
     """The ONNX helper also exports a BertForQuestionAnswering folder (a future ONNX reader)."""
     import torch

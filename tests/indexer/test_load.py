@@ -9,7 +9,7 @@ import pytest
 from indexer.load import LoadError, load_path, load_paths
 from qa.types import Article
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "articles"
+EXAMPLES = Path(__file__).resolve().parents[2] / "qa" / "demo_articles"
 SEED = EXAMPLES / "msn-pakistan-islamic-state.txt"
 DEV = EXAMPLES / "squad-dev.jsonl"
 

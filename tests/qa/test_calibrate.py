@@ -4,9 +4,10 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.calibrate import Calibration, answer_scores, choose_threshold, fit_logistic
+from qa.calibrate import Calibration, answer_scores
 from qa.read.base import Span
 from qa.retrieve import Hit
+from qa.train.calibration import choose_threshold, fit_logistic
 
 
 def test_fit_logistic_recovers_the_direction_of_each_feature() -> None:

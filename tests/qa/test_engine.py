@@ -51,6 +51,7 @@ def _dev_questions(limit: int) -> list[dict]:
     return rows[:: max(1, len(rows) // limit)][:limit]
 
 
+@pytest.mark.slow
 def test_answers_are_verbatim_on_250_dev_questions(demo_engine) -> None:  # noqa: ANN001
     texts = {a["id"]: a["text"] for a in map(json.loads, DEV_ARTICLES.open(encoding="utf-8"))}
     questions = _dev_questions(250)

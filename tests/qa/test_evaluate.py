@@ -163,6 +163,7 @@ def test_no_questions_is_an_error() -> None:
         summarise([])
 
 
+@pytest.mark.slow
 def test_qa_eval_over_the_real_engine_writes_consistent_details(
     demo_index: Path, tmp_path: Path
 ) -> None:

@@ -12,7 +12,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 # QA_READER_TEST_PATH points the tests at another model folder (e.g. an exported checkpoint).
 MODEL_DIR = Path(os.environ.get("QA_READER_TEST_PATH", REPO / "qa" / "models" / "reader"))
-DEV_ARTICLES = REPO / "examples" / "articles" / "squad-dev.jsonl"
+DEV_ARTICLES = REPO / "qa" / "demo_articles" / "squad-dev.jsonl"
 DEV_QUESTIONS = REPO / "tests" / "data" / "squad-dev-questions.jsonl"
 
 pytestmark = pytest.mark.skipif(
@@ -71,6 +71,7 @@ def test_simple_question_gets_the_gold_answer(  # noqa: ANN001
     assert 0.0 <= best.score <= 1.0
 
 
+@pytest.mark.slow
 def test_spans_are_verbatim_sorted_and_distinct_on_many_dev_questions(reader, articles) -> None:  # noqa: ANN001
     if not DEV_QUESTIONS.exists():
         pytest.skip(f"dev questions missing: {DEV_QUESTIONS}")
@@ -127,6 +128,7 @@ def test_empty_inputs_give_no_spans(reader) -> None:  # noqa: ANN001
     assert reader.read("", ["Some text here."]) == []
 
 
+@pytest.mark.slow
 def test_onnx_and_torch_backends_agree(reader, articles) -> None:  # noqa: ANN001
     from qa.read.trained import TrainedReader
 
@@ -140,6 +142,7 @@ def test_onnx_and_torch_backends_agree(reader, articles) -> None:  # noqa: ANN00
         assert abs(a[0].score - b[0].score) < 1e-3
 
 
+@pytest.mark.slow
 def test_int8_reader_is_verbatim_and_mostly_agrees_with_fp32(reader, articles) -> None:  # noqa: ANN001
     from qa.read.trained import TrainedReader
 
@@ -196,6 +199,7 @@ def _windows(reader, articles, count: int) -> list[dict]:  # noqa: ANN001
     ]
 
 
+@pytest.mark.slow
 def test_smoothing_keeps_fp32_exact_and_brings_int8_closer(reader, articles, tmp_path) -> None:  # noqa: ANN001
     from indexer.onnx_export import (
         load_smoothing,
@@ -255,6 +259,7 @@ def test_ranges_of_other_weights_are_ignored(tmp_path, caplog) -> None:  # noqa:
     assert "-int8-smoothed-" in onnx_path(folder, "question-answering", "int8").name
 
 
+@pytest.mark.slow
 def test_qa_train_measures_the_ranges_of_every_weight_multiplication(reader, tmp_path) -> None:  # noqa: ANN001
     import onnx
     from typer.testing import CliRunner

@@ -18,12 +18,14 @@ from fastapi.testclient import TestClient
 
 from qa.api.app import create_app
 from qa.engine import Engine
-from qa.settings import REPO_ROOT, Settings
+from qa.settings import Settings
 from qa.types import Article
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 KEY = "rel-test-key-8c1f"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-SEED = REPO_ROOT / "examples" / "articles" / "msn-pakistan-islamic-state.txt"
+SEED = REPO_ROOT / "qa" / "demo_articles" / "msn-pakistan-islamic-state.txt"
 QUESTION_309 = "How many people associated with Islamic State has Pakistan arrested?"
 
 # Short articles: cheap to embed, each with one fact a question can find.

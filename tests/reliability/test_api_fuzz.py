@@ -21,6 +21,8 @@ from qa.api.app import create_app
 from qa.engine import Engine
 from tests.reliability.conftest import AUTH, make_settings
 
+pytestmark = pytest.mark.slow  # schemathesis over the whole API
+
 CHECKS = [
     schemathesis.checks.not_a_server_error,
     schemathesis.checks.response_schema_conformance,

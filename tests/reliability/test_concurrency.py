@@ -24,6 +24,8 @@ from tests.reliability.conftest import (
     stop_server,
 )
 
+pytestmark = pytest.mark.slow  # askers and a writer for seconds
+
 DURATION_S = 8.0
 ASKERS = 4
 WRITER_IDS = [f"w-{n}" for n in range(4)]

@@ -19,12 +19,14 @@ from fastapi.testclient import TestClient
 from indexer.load import load_path
 from qa.api.app import create_app
 from qa.engine import Engine
-from qa.settings import REPO_ROOT, Settings
+from qa.settings import Settings
 from qa.types import AskResult
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 SECRET = "test-signing-secret"
 BOT_USER, BOT_ID, HUMAN = "UBOT", "BBOT", "UHUMAN"
-ARTICLE = REPO_ROOT / "examples" / "articles" / "msn-pakistan-islamic-state.txt"
+ARTICLE = REPO_ROOT / "qa" / "demo_articles" / "msn-pakistan-islamic-state.txt"
 
 
 class SlackStandIn(ThreadingHTTPServer):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from qa.settings import REPO_ROOT
 from qa.slack.blocks import (
     NOT_FOUND,
     ZWSP,
@@ -14,6 +15,8 @@ from qa.slack.blocks import (
     source_link,
 )
 from qa.types import Answer, ArticleRef, AskResult
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 TEXT = "Intro. Q&A <live>: AT&T paid $5 > $3 to <b>Bob</b> & co. Outro."
 

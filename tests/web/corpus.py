@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-SEED_ARTICLE = REPO / "examples" / "articles" / "msn-pakistan-islamic-state.txt"
+SEED_ARTICLE = REPO / "qa" / "demo_articles" / "msn-pakistan-islamic-state.txt"
 
 SEED_ID = "news/msn-pakistan-islamic-state"  # the folder makes an id with a "/"
 SEED_URL = (

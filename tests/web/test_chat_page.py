@@ -26,6 +26,8 @@ from tests.web.corpus import (
     XSS_TITLE,
 )
 
+pytestmark = pytest.mark.slow  # a real server and a headless Chromium
+
 expect.set_options(timeout=30_000)
 
 # Nothing in the small index answers this (checked against the API in the test).

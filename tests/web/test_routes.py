@@ -73,7 +73,7 @@ def test_asset_version_follows_the_files(tmp_path: Path) -> None:
 
 def test_script_never_parses_strings_as_html() -> None:
     """Everything from the server or the user goes in as text (see the XSS browser test)."""
-    source = (STATIC_DIR / "app.js").read_text(encoding="utf-8")
+    source = "\n".join(p.read_text(encoding="utf-8") for p in sorted(STATIC_DIR.rglob("*.js")))
     code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("//"))
     for sink in (
         "innerHTML",
@@ -88,3 +88,14 @@ def test_script_never_parses_strings_as_html() -> None:
             assert code.count(sink) == 1 and 'key === "innerHTML"' in code
         else:
             assert sink not in code, sink
+
+
+def test_the_page_modules_are_served_and_always_revalidated(client: TestClient) -> None:
+    """app.js imports js/*.js by plain URLs: none may come stale from a browser cache."""
+    entry = client.get("/static/app.js")
+    imported = re.findall(r'from "\./(js/[a-z]+\.js)"', entry.text)
+    assert len(imported) >= 5
+    for path in ["app.js", *imported]:
+        response = client.get(f"/static/{path}")
+        assert response.status_code == 200 and "javascript" in response.headers["content-type"]
+        assert response.headers["cache-control"] == "no-cache"

@@ -1,4 +1,4 @@
-"""A rich progress bar for embedding, shared by qa-index and qa-serve's demo indexing."""
+"""A rich progress bar for embedding passages (qa-index add)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
@@ -23,7 +24,7 @@ class EmbedProgress:
     """Callbacks for :meth:`qa.engine.Engine.add`: ``on_planned`` then ``advance``."""
 
     progress: Progress
-    task: int
+    task: TaskID
 
     def on_planned(self, total: int) -> None:
         self.progress.update(self.task, total=total, description="embedding passages")
