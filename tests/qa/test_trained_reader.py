@@ -233,9 +233,7 @@ def test_smoothing_keeps_fp32_exact_and_brings_int8_closer(reader, articles, tmp
 
 def _a_session(reader):  # noqa: ANN001, ANN202 - onnxruntime.InferenceSession
     """One of the reader's ONNX sessions (left in its pool: sessions may run concurrently)."""
-    session = reader._idle.get()
-    reader._idle.put(session)
-    return session
+    return reader._sessions.all[0]
 
 
 def test_ranges_of_other_weights_are_ignored(tmp_path, caplog) -> None:  # noqa: ANN001
@@ -383,7 +381,7 @@ def test_sessions_and_threads_share_out_the_cores() -> None:
     cores = available_cores()
     default = TrainedReader(MODEL_DIR, precision="int8")
     assert (default.sessions, default.threads) == (cores, 1)
-    assert default._idle.qsize() == cores
+    assert len(default._sessions.all) == cores
     wide = TrainedReader(MODEL_DIR, threads=cores, precision="int8")
     assert (wide.sessions, wide.threads) == (1, cores)
     with pytest.raises(ValueError, match="at least 1"):
