@@ -2,10 +2,12 @@
 
     python -m bench.throughput [--base HEAD~1] [--corpora dev,100k] [--clients 1,4,16]
                                [--requests 150,300,480] [--rounds 2] [--workers 1]
+                               [--variant LABEL:QA_SETTING=VALUE,...]...
 
 Starts ``qa-serve`` twice on 127.0.0.1 over the same index: once from the files of
 ``--base`` (``git archive`` into bench/results/, git-ignored) and once from this tree (once per
-``--workers`` value), all with default settings, the same Python and the same packages. Then,
+``--workers`` value, and once per ``--variant``: this tree with those settings), all with
+default settings otherwise, the same Python and the same packages. Then,
 for each corpus (``dev``: the bundled demo articles, the 12 SQuAD dev articles and the seed
 article; ``100k``: the benchmark index of :mod:`bench.corpus`), each round and each client
 count, every server answers the very same dev questions, ``clients`` at a time, back to
@@ -140,11 +142,22 @@ def dev_index() -> Path:
     return out
 
 
-def start(label: str, tree: Path, commit: str, index: Path, workers: int, logs: Path) -> Server:
+@dataclass
+class Version:
+    label: str
+    tree: Path
+    commit: str
+    workers: int = 1
+    settings: dict[str, str] = field(default_factory=dict)  # QA_* environment variables
+
+
+def start(version: Version, index: Path, logs: Path) -> Server:
+    label, tree, workers = version.label, version.tree, version.workers
     port = _free_port()
     # Default settings: no QA_* from the caller's environment.
     env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
     env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(tree)})
+    env.update(version.settings)
     args = ["--index", str(index), "--host", "127.0.0.1", "--port", str(port)]
     if workers > 1:
         args += ["--workers", str(workers)]
@@ -156,7 +169,7 @@ def start(label: str, tree: Path, commit: str, index: Path, workers: int, logs: 
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
-    return Server(label, commit, f"http://127.0.0.1:{port}", process, log)
+    return Server(label, version.commit, f"http://127.0.0.1:{port}", process, log)
 
 
 def wait_ready(server: Server, workers: int) -> None:
@@ -242,16 +255,15 @@ def _row(corpus: str, server: Server, clients: int, phases: list[Phase]) -> dict
 
 
 def run_corpus(
-    corpus: str, index: Path, trees: list[tuple[str, Path, str, int]], args: argparse.Namespace
+    corpus: str, index: Path, versions: list[Version], args: argparse.Namespace
 ) -> tuple[list[dict], dict]:
-    """Every server over ``index``, interleaved; the rows and the answer comparison."""
+    """Every version served over ``index``, interleaved; the rows and the answer comparison."""
     logs = RESULTS / "throughput-logs"
     logs.mkdir(parents=True, exist_ok=True)
-    servers = [start(f"{label}", tree, commit, index, w, logs) for label, tree, commit, w in trees]
-    workers = {s.label: w for s, (_, _, _, w) in zip(servers, trees, strict=True)}
+    servers = [start(v, index, logs) for v in versions]
     try:
-        for server in servers:
-            wait_ready(server, workers[server.label])
+        for server, version in zip(servers, versions, strict=True):
+            wait_ready(server, version.workers)
         questions = [q["question"] for q in dev_questions()]
         warm, questions = questions[:20], questions[20:]
         for server in servers:
@@ -310,16 +322,27 @@ def main() -> None:
     parser.add_argument(
         "--workers", default="1", help="qa-serve --workers of this tree, comma-separated [1]"
     )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="this tree with other settings, e.g. wide:QA_READER_SESSIONS=1,QA_READER_THREADS=2",
+    )
     args = parser.parse_args()
     if len(args.clients.split(",")) != len(args.requests.split(",")):
         parser.error("--clients and --requests need as many values")
 
     tree, commit = base_tree(args.base)
     head = _git("rev-parse", "HEAD") + ("+changes" if _git("status", "--porcelain", "-uno") else "")
-    trees = [("base", tree, commit, 1)]
-    trees += [
-        ("new" if w == "1" else f"new-w{w}", REPO, head, int(w)) for w in args.workers.split(",")
+    versions = [Version("base", tree, commit)]
+    versions += [
+        Version("new" if w == "1" else f"new-w{w}", REPO, head, int(w))
+        for w in args.workers.split(",")
     ]
+    for variant in args.variant:
+        label, _, pairs = variant.partition(":")
+        settings = dict(pair.split("=", 1) for pair in pairs.split(",") if pair)
+        versions.append(Version(label, REPO, head, settings=settings))
     print(header("throughput: concurrent askers over HTTP, this tree against a base commit"))
     print(f"base {commit[:12]} ({args.base}), new {head[:12]} (this tree); default settings")
     all_rows, identical = [], {}
@@ -330,7 +353,7 @@ def main() -> None:
             from bench.corpus import ensure
 
             index = ensure(int(corpus.rstrip("k")) * 1000)
-        rows, same = run_corpus(corpus, index, trees, args)
+        rows, same = run_corpus(corpus, index, versions, args)
         all_rows += rows
         identical[corpus] = same
     print()
@@ -340,7 +363,7 @@ def main() -> None:
             print(f"{corpus}: {label} answers identical to base on {hits} of {total} questions")
     print()
     for corpus in args.corpora.split(","):
-        for label in [t[0] for t in trees]:
+        for label in [v.label for v in versions]:
             by = {
                 r["clients"]: r for r in all_rows if r["corpus"] == corpus and r["server"] == label
             }
@@ -363,6 +386,7 @@ def main() -> None:
             )
     print("goal at 100k, new, 1 client: p50 <= 30 ms, p95 <= 80 ms over HTTP")
     payload = {"base": commit, "new": head, "rows": all_rows, "identical": identical}
+    payload["variants"] = {v.label: v.settings for v in versions if v.settings}
     print(f"written to {write('throughput', payload)}")
 
 
