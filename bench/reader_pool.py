@@ -12,7 +12,8 @@ each of these ways (interleaved, same windows):
   allows it; its thread pool is then shared by the runs);
 - ``queue``: one single-threaded session per core, each run on an idle one taken from a
   plain queue (waiting threads race for a freed session);
-- ``pool``: the same sessions handed out first come, first served (the reader now);
+- ``pool``: the same sessions, each owned by a runner thread that takes windows first come,
+  first served (the reader now);
 - ``batch``: micro-batching: a thread gathers the windows that arrive within ``--wait-ms``
   (at most ``--max-batch``), pads them to the longest and runs them as one batch on a
   session with a thread per core.
@@ -159,8 +160,7 @@ def main() -> None:
             narrow.put(session)
 
     def pooled(f: Feeds) -> list[np.ndarray]:
-        with reader._sessions.one() as session:
-            return session.run(OUTPUTS, f)
+        return reader._runners.submit(reader._run, f).result()
 
     batcher = Batcher(open_session(reader.onnx_file, cores), args.wait_ms, args.max_batch)
     ways: dict[str, Callable[[Feeds], list[np.ndarray]]] = {

@@ -16,10 +16,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from collections import deque
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,20 +170,25 @@ class TrainedReader:
         self.threads = threads or max(1, cores // self.sessions)
         self._lock = threading.Lock()  # torch: one forward pass at a time
         self.onnx_file: Path | None = None  # the graph that runs, when ONNX Runtime runs it
-        self._sessions = _SessionPool()  # the ONNX sessions
-        # Runs the windows of one read side by side; None with one session.
-        self._pool: ThreadPoolExecutor | None = None
+        self._sessions: list = []  # onnxruntime.InferenceSession, one per runner thread
+        self._session_of = threading.local()
         if backend == "onnx":
             from indexer.onnx_export import ensure_onnx, open_session
 
             flavour = "int8" if precision == "int8" else "fused"
             self.onnx_file = ensure_onnx(self.path, "question-answering", flavour)
             # ONNX Runtime allows concurrent runs of one session, but its intra-op pool is
-            # then shared by all of them; a session per slot keeps each run on its own core.
-            for _ in range(self.sessions):
-                self._sessions.add(open_session(self.onnx_file, self.threads))
-            if self.sessions > 1:
-                self._pool = ThreadPoolExecutor(self.sessions, thread_name_prefix="reader")
+            # then shared by all of them; a session per runner keeps each run on its own core.
+            self._sessions = [
+                open_session(self.onnx_file, self.threads) for _ in range(self.sessions)
+            ]
+            self._unclaimed = list(self._sessions)
+            # The runners take windows first come, first served, whoever asked: under load a
+            # window waits its turn (threads waiting for a free session instead race for it,
+            # and some lose again and again: p95 25x the median at 16 readers).
+            self._runners = ThreadPoolExecutor(
+                self.sessions, thread_name_prefix="reader", initializer=self._claim_session
+            )
         else:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             import torch
@@ -238,30 +240,33 @@ class TrainedReader:
         """The model's inputs, one per window, that :meth:`read` would run for these."""
         return [self._feeds(w) for w in self._windows(question, texts)]
 
-    def _logits(self, window: _Window) -> tuple[np.ndarray, np.ndarray]:
-        """(start, end) logits of one window.
-
-        Windows run one at a time, not as a padded batch: no compute is spent on padding,
-        and the int8 graph's logits (activations are quantised with one scale per batch) do
-        not depend on what else is read with a window.
-        """
-        feeds = self._feeds(window)
-        if self.backend == "onnx":
-            with self._sessions.one() as session:
-                start, end = session.run(["start_logits", "end_logits"], feeds)
-        else:
-            torch = self._torch
-            with self._lock, torch.inference_mode():
-                out = self.model(**{k: torch.from_numpy(v) for k, v in feeds.items()})
-            start, end = out.start_logits.numpy(), out.end_logits.numpy()
-        return start[0].astype(np.float64), end[0].astype(np.float64)
-
     def _all_logits(self, windows: list[_Window]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """The logits of every window, side by side on idle sessions (ONNX Runtime releases
-        the GIL while it runs); in the caller's thread when there is one window or session."""
-        if self._pool is None or len(windows) == 1:
-            return [self._logits(w) for w in windows]
-        return list(self._pool.map(self._logits, windows))
+        """(start, end) logits of every window. ONNX windows go to the runners together, so one
+        read's windows run side by side when runners are free (ONNX Runtime releases the GIL).
+
+        Each window runs alone, not in a padded batch: no compute is spent on padding, and
+        the int8 graph's logits (activations are quantised with one scale per batch) do not
+        depend on what else is read with a window.
+        """
+        if self.backend == "onnx":
+            runs = [self._runners.submit(self._run, self._feeds(w)) for w in windows]
+            found = [run.result() for run in runs]
+        else:
+            found, torch = [], self._torch
+            for w in windows:
+                with self._lock, torch.inference_mode():
+                    out = self.model(**{k: torch.from_numpy(v) for k, v in self._feeds(w).items()})
+                found.append([out.start_logits.numpy(), out.end_logits.numpy()])
+        return [(start[0].astype(np.float64), end[0].astype(np.float64)) for start, end in found]
+
+    def _claim_session(self) -> None:
+        """Give the runner thread this runs in a session of its own."""
+        with self._lock:
+            self._session_of.session = self._unclaimed.pop()
+
+    def _run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Start and end logits of one window, on this runner's session."""
+        return self._session_of.session.run(["start_logits", "end_logits"], feeds)
 
     def read(self, question: str, texts: list[str], top_n: int = 5) -> list[Span]:
         """The ``top_n`` best spans over all ``texts``, best first, non-overlapping per text."""
@@ -309,55 +314,6 @@ class TrainedReader:
                         no_answer=no_answer,
                     )
         return [_select(best, top_n) for best in found]
-
-
-class _SessionPool:
-    """Idle sessions, handed to waiting threads first come, first served: under load a read
-    waits its turn instead of losing the race for a freed session again and again (with a
-    plain queue, 16 concurrent readers on 2 sessions had a p95 wait 25x their median)."""
-
-    def __init__(self) -> None:
-        self.all: list = []  # onnxruntime.InferenceSession, imported lazily
-        self._idle: list = []
-        self._waiting: deque[_Waiter] = deque()
-        self._lock = threading.Lock()
-
-    def add(self, session) -> None:  # noqa: ANN001
-        self.all.append(session)
-        self._release(session)
-
-    @contextmanager
-    def one(self) -> Iterator:
-        """An idle session for the duration of the block (waits for one if none is)."""
-        with self._lock:
-            if self._idle:
-                session = self._idle.pop()
-            else:
-                waiter = _Waiter()
-                self._waiting.append(waiter)
-                session = None
-        if session is None:
-            waiter.ready.wait()
-            session = waiter.session
-        try:
-            yield session
-        finally:
-            self._release(session)
-
-    def _release(self, session) -> None:  # noqa: ANN001
-        with self._lock:
-            if self._waiting:  # straight to the longest waiter
-                waiter = self._waiting.popleft()
-                waiter.session = session
-                waiter.ready.set()
-            else:
-                self._idle.append(session)
-
-
-class _Waiter:
-    def __init__(self) -> None:
-        self.ready = threading.Event()
-        self.session = None
 
 
 @dataclass(frozen=True)

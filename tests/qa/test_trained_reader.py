@@ -232,8 +232,8 @@ def test_smoothing_keeps_fp32_exact_and_brings_int8_closer(reader, articles, tmp
 
 
 def _a_session(reader):  # noqa: ANN001, ANN202 - onnxruntime.InferenceSession
-    """One of the reader's ONNX sessions (left in its pool: sessions may run concurrently)."""
-    return reader._sessions.all[0]
+    """One of the reader's ONNX sessions (ONNX Runtime sessions may run concurrently)."""
+    return reader._sessions[0]
 
 
 def test_ranges_of_other_weights_are_ignored(tmp_path, caplog) -> None:  # noqa: ANN001
@@ -381,7 +381,7 @@ def test_sessions_and_threads_share_out_the_cores() -> None:
     cores = available_cores()
     default = TrainedReader(MODEL_DIR, precision="int8")
     assert (default.sessions, default.threads) == (cores, 1)
-    assert len(default._sessions.all) == cores
+    assert len(default._sessions) == cores
     wide = TrainedReader(MODEL_DIR, threads=cores, precision="int8")
     assert (wide.sessions, wide.threads) == (1, cores)
     with pytest.raises(ValueError, match="at least 1"):
