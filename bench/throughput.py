@@ -39,7 +39,16 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from bench.common import REPO, RESULTS, dev_questions, header, table, write
+from bench.common import (
+    REPO,
+    RESULTS,
+    dev_questions,
+    free_port,
+    header,
+    stop_process,
+    table,
+    write,
+)
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -94,14 +103,6 @@ class Phase:
     answers: dict[str, str] = field(default_factory=dict)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _git(*args: str, cwd: Path = REPO) -> str:
     return subprocess.run(
         ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
@@ -153,7 +154,7 @@ class Version:
 
 def start(version: Version, index: Path, logs: Path) -> Server:
     label, tree, workers = version.label, version.tree, version.workers
-    port = _free_port()
+    port = free_port()
     # Default settings: no QA_* from the caller's environment.
     env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
     env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(tree)})
@@ -187,15 +188,6 @@ def wait_ready(server: Server, workers: int) -> None:
         streak = streak + 1 if ok else 0
         if not ok:
             time.sleep(0.5)
-
-
-def stop(server: Server) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
 
 
 def _digest(payload: dict) -> str:
@@ -305,7 +297,7 @@ def run_corpus(
         return rows, same
     finally:
         for server in servers:
-            stop(server)
+            stop_process(server.process)
 
 
 def main() -> None:
