@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from functools import cached_property
@@ -20,7 +21,7 @@ from qa.calibrate import Calibration, answer_scores, calibration_path
 from qa.read.base import Reader, Span
 from qa.rerank import LexicalReranker
 from qa.retrieve import Hit, HybridRetriever
-from qa.settings import Settings
+from qa.settings import Settings, available_cores
 from qa.types import Article, AskResult
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,11 @@ class Engine:
             which warm up anyway; a short-lived CLI must not exit with a load in flight).
         """
         self.settings = settings or Settings()
+        # Questions past this many wait their turn: many threads running Python at once
+        # contend for the GIL, and the reader's runners then wait for it between windows.
+        self._asking = threading.BoundedSemaphore(
+            self.settings.ask_concurrency or available_cores()
+        )
         self.embedder = Embedder(
             batch_size=self.settings.embed_batch_size,
             backend=self.settings.embed_backend,
@@ -290,6 +296,13 @@ class Engine:
                 spans.extend(_title_span(span, title, texts[span.passage_index]))
         return spans
 
+    def _read_in_turn(
+        self, question: str, context: str | None, depth: int
+    ) -> tuple[list[Hit], list[Hit], list[Span]]:
+        """:meth:`read_candidates`, ``ask_concurrency`` questions at a time."""
+        with self._asking:
+            return self.read_candidates(question, context, depth)
+
     def _focus_window(self, hit: Hit) -> tuple[int, int] | None:
         """``[start, end)`` in ``hit.text`` of the whole sentences around the reranker's best
         sentence pair that fit ``read_window_tokens`` word pieces, grown one sentence at a
@@ -319,7 +332,7 @@ class Engine:
         """:meth:`ask`, also returning the ranked passages (at least ``depth``; for evaluation)."""
         started = time.perf_counter()
         question = self.validate(question, k)
-        hits, read, spans = self.read_candidates(question, context, depth)
+        hits, read, spans = self._read_in_turn(question, context, depth)
         if self.calibration:
             answerable = self.calibration.answerable(spans, read)
             # A follow-up's passages were retrieved for the earlier question too: their

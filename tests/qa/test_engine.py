@@ -206,3 +206,35 @@ def test_a_doubted_window_reads_the_next_passages_in_one_go_with_the_same_spans(
     finally:
         del demo_engine.reader.read_each
     assert len(calls) >= 5  # the one-go read ran (dev: about a quarter of the questions)
+
+
+def test_questions_past_ask_concurrency_wait_their_turn(demo_index) -> None:  # noqa: ANN001
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from qa.engine import Engine
+    from qa.settings import Settings
+
+    engine = Engine(Settings(index_dir=demo_index, reader="heuristic", ask_concurrency=2))
+    lock = threading.Lock()
+    inside, most = 0, 0
+    read_candidates = engine.read_candidates
+
+    def counting(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        nonlocal inside, most
+        with lock:
+            inside += 1
+            most = max(most, inside)
+        try:
+            time.sleep(0.05)  # long enough for the other askers to arrive
+            return read_candidates(*args, **kwargs)
+        finally:
+            with lock:
+                inside -= 1
+
+    engine.read_candidates = counting
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(engine.ask, [QUESTION_309] * 16))
+    assert most == 2
+    assert all(r.answers == results[0].answers and r.found for r in results)
