@@ -87,7 +87,7 @@ class Engine:
         # Questions past this many wait their turn: many threads running Python at once
         # contend for the GIL, and the reader's runners then wait for it between windows.
         self._asking = threading.BoundedSemaphore(
-            self.settings.ask_concurrency or available_cores()
+            self.settings.ask_concurrency or 2 * available_cores()
         )
         self.embedder = Embedder(
             batch_size=self.settings.embed_batch_size,

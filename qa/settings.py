@@ -77,10 +77,10 @@ class Settings(BaseSettings):
     ask_concurrency: int | None = Field(
         default=None,
         ge=1,
-        description="Questions answered at once per engine; more wait their turn, first come "
-        "first served (many threads running Python at once contend for the GIL and leave "
-        "cores idle: at 100k passages, 16 clients, one per core gave 34.8 req/s, two per core "
-        "24.8, unbounded 29.2). Default: one per core.",
+        description="Questions answered at once per engine; more wait their turn (many "
+        "threads running Python at once contend for the GIL and leave cores idle). Default: "
+        "two per core (python -m bench.throughput, 2 cores, 16 clients: 39.4 req/s at 100k "
+        "passages against 35.6 with one per core).",
     )
     reader_threads: int | None = Field(
         default=None,

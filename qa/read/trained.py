@@ -185,7 +185,7 @@ class TrainedReader:
             self._unclaimed = list(self._sessions)
             # The runners take windows first come, first served, whoever asked: under load a
             # window waits its turn (threads waiting for a free session instead race for it,
-            # and some lose again and again: p95 25x the median at 16 readers).
+            # and some lose again and again: p95 120x the median at 16 readers, bench.reader_pool).
             self._runners = ThreadPoolExecutor(
                 self.sessions, thread_name_prefix="reader", initializer=self._claim_session
             )
