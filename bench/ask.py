@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,19 +26,23 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import REPO, dev_questions, header, percentiles, rss_mb, table, write
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from bench.common import (
+    REPO,
+    dev_questions,
+    free_port,
+    header,
+    percentiles,
+    rss_mb,
+    stop_process,
+    table,
+    write,
+)
 
 
 def _start(
     index: Path, backend: str, reader: str | None, precision: str | None
 ) -> tuple[subprocess.Popen, str, float]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "QA_EMBED_BACKEND": backend}
     if precision:
         env["QA_READER_PRECISION"] = precision
@@ -69,15 +72,6 @@ def _start(
                 proc.kill()
                 raise SystemExit("qa-serve not ready after 600 s")
             time.sleep(0.02)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def _torch_loaded(pid: int) -> bool:
@@ -116,7 +110,7 @@ def main() -> None:
             proc, url, seconds = _start(index, backend, args.reader, precision)
             ready.append(seconds)
             if len(ready) < args.starts:
-                _stop(proc)
+                stop_process(proc)
         took, server_ms = [], []
         with httpx.Client(base_url=url, timeout=60) as client:
             for q in questions[:5]:  # warm-up, not timed
@@ -139,7 +133,7 @@ def main() -> None:
             "rss_mb": round(rss_mb(proc.pid)),
             "torch_loaded": _torch_loaded(proc.pid),
         }
-        _stop(proc)
+        stop_process(proc)
         rows.append(row)
         print(f"  {backend}: {row}", flush=True)
     columns = ["backend", "reader_precision", "passages", "ready_s", "http_p50_ms", "http_p95_ms"]

@@ -6,6 +6,8 @@ import json
 import os
 import platform
 import resource
+import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -111,3 +113,20 @@ def _fmt(value: object) -> str:
 def header(title: str) -> str:
     """The first lines every bench prints: what, where, when and how busy the machine was."""
     return f"# {title}\nmachine: {machine()} | load avg {load_average()}"
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop_process(process: subprocess.Popen, timeout_s: float = 30) -> None:
+    """Terminate ``process`` (a server: its workers stop with it), killing it if it hangs."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -22,7 +22,6 @@ import contextlib
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,7 @@ from urllib.parse import urlparse
 
 import httpx
 
-from bench.common import percentiles, write
+from bench.common import free_port, percentiles, write
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 KEEPALIVE_S = 2.0  # under uvicorn's timeout_keep_alive (5 s)
@@ -64,18 +63,12 @@ class Stats:
         bucket[kind] = bucket.get(kind, 0) + 1
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _start_server(index: Path | None, api_key: str, reader: str | None, workdir: Path):
     """qa-serve on a free loopback port over a copy of ``index``; returns (url, process, log)."""
     target = workdir / "index"
     if index is not None:
         shutil.copytree(index, target)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "QA_API_KEY": api_key, "HF_HUB_OFFLINE": "1"}
     if reader:
         env["QA_READER"] = reader

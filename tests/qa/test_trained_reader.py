@@ -216,10 +216,10 @@ def test_smoothing_keeps_fp32_exact_and_brings_int8_closer(reader, articles, tmp
     smooth_for_int8(reader.onnx_file, tmp_path / "smoothed.onnx", smoothing["ranges"])
     quantize_int8(reader.onnx_file, tmp_path / "plain-int8.onnx")
     sessions = {
-        "fp32": reader._session,
+        "fp32": _a_session(reader),
         "smoothed fp32": open_session(tmp_path / "smoothed.onnx", 2),
         "plain int8": open_session(tmp_path / "plain-int8.onnx", 2),
-        "smoothed int8": int8._session,
+        "smoothed int8": _a_session(int8),
     }
     error = {name: [] for name in sessions}
     for feeds in _windows(reader, articles, 30):
@@ -233,6 +233,11 @@ def test_smoothing_keeps_fp32_exact_and_brings_int8_closer(reader, articles, tmp
     assert max(error["smoothed fp32"]) < 1e-4
     # In int8 it loses less: the outlier channels no longer set every channel's scale.
     assert np.mean(error["smoothed int8"]) < 0.9 * np.mean(error["plain int8"])
+
+
+def _a_session(reader):  # noqa: ANN001, ANN202 - onnxruntime.InferenceSession
+    """One of the reader's ONNX sessions (ONNX Runtime sessions may run concurrently)."""
+    return reader._sessions[0]
 
 
 def test_ranges_of_other_weights_are_ignored(tmp_path, caplog) -> None:  # noqa: ANN001
@@ -312,3 +317,77 @@ def test_the_default_reader_precision_follows_the_backend(monkeypatch) -> None: 
     # Asked for explicitly, it is kept, and the reader refuses it (see above).
     monkeypatch.setenv("QA_READER_PRECISION", "int8")
     assert Settings().reader_precision == "int8"
+
+
+def _dev_reads(articles: dict[str, dict], limit: int) -> list[tuple[str, list[str]]]:
+    """(question, texts) pairs: the gold paragraph, a long stretch of the article (several
+    windows) and another paragraph, as retrieval would hand them over."""
+    with open(DEV_QUESTIONS, encoding="utf-8") as f:
+        questions = [json.loads(line) for line in f][:: 1884 // limit][:limit]
+    reads = []
+    for q in questions:
+        art = articles[q["article_id"]]
+        n_par = len(art["paragraph_spans"])
+        reads.append(
+            (
+                q["question"],
+                [
+                    paragraph(articles, q["article_id"], q["paragraph_index"]),
+                    art["text"][:3000],
+                    paragraph(articles, q["article_id"], (q["paragraph_index"] + 1) % n_par),
+                ],
+            )
+        )
+    return reads
+
+
+def test_read_each_finds_in_each_text_what_reading_it_alone_finds(articles) -> None:  # noqa: ANN001
+    from dataclasses import replace
+
+    from qa.read.trained import TrainedReader
+
+    reader = TrainedReader(MODEL_DIR, sessions=2, precision="int8")
+    for question, texts in _dev_reads(articles, 12):
+        each = reader.read_each(question, texts, top_n=10)
+        assert len(each) == len(texts)
+        for i, text in enumerate(texts):
+            alone = reader.read(question, [text], top_n=10)
+            assert each[i] == [replace(s, passage_index=i) for s in alone]
+        # Merged in the reader's order they are what one read of all the texts finds.
+        merged = sorted((s for found in each for s in found), key=lambda s: (-s.score, -s.logit))
+        assert merged[:10] == reader.read(question, texts, top_n=10)
+    assert reader.read_each("Who?", []) == []
+    assert reader.read_each("", ["Some text here."]) == [[]]
+
+
+def test_concurrent_reads_find_the_same_spans_as_one_read_at_a_time(articles) -> None:  # noqa: ANN001
+    from concurrent.futures import ThreadPoolExecutor
+
+    from qa.read.trained import TrainedReader
+
+    reads = _dev_reads(articles, 24)
+    # The product's reader: one single-threaded session per slot, no lock around them.
+    pooled = TrainedReader(MODEL_DIR, sessions=2, threads=1, precision="int8")
+    assert (pooled.sessions, pooled.threads) == (2, 1)
+    # One session spreading each op over two threads, reading one window at a time.
+    serial = TrainedReader(MODEL_DIR, sessions=1, threads=2, precision="int8")
+    expected = [serial.read(question, texts, top_n=10) for question, texts in reads]
+    assert all(expected)
+    with ThreadPoolExecutor(8) as pool:
+        concurrent = list(pool.map(lambda r: pooled.read(r[0], r[1], top_n=10), reads * 2))
+    # Bit for bit: scores and all (the thread count changes no sum's order here).
+    assert concurrent == expected * 2
+
+
+def test_sessions_and_threads_share_out_the_cores() -> None:
+    from qa.read.trained import TrainedReader
+    from qa.settings import available_cores
+
+    cores = available_cores()
+    default = TrainedReader(MODEL_DIR, precision="int8")
+    assert (default.sessions, default.threads) == (cores, 1)
+    assert len(default._sessions) == cores
+    wide = TrainedReader(MODEL_DIR, threads=cores, precision="int8")
+    assert (wide.sessions, wide.threads) == (1, cores)
+    with pytest.raises(ValueError, match="at least 1"):
+        TrainedReader(MODEL_DIR, sessions=0)
