@@ -9,8 +9,9 @@ Formats (chosen by suffix):
   the first line; the text is the file content, cleaned (Markdown is not rendered).
 - ``.html`` / ``.htm``: main text by trafilatura; title and URL from the page metadata
   (canonical link), else ``<title>``.
-- ``.jsonl``: one article a line, ``{"id", "title", "url", "text", ...}``; other keys go to
-  ``meta``. The text is only *repaired* (:func:`~indexer.clean.repair_text`), never reflowed,
+- ``.jsonl``: one article a line, ``{"id", "title", "url", "text", "published", ...}``
+  (``published``: an ISO 8601 date, optional); other keys go to ``meta``. The text is only
+  *repaired* (:func:`~indexer.clean.repair_text`), never reflowed,
   so prepared text and offsets that come with it (``paragraph_spans``) stay valid.
 
 Every other text is cleaned with :func:`~indexer.clean.clean_text` before the
@@ -29,6 +30,7 @@ Warsaw
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -37,11 +39,20 @@ from dataclasses import dataclass
 from html import unescape
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from indexer.clean import clean_text, repair_text, title_from_url
+from indexer.dates import DateError, normalize_published
 from qa.types import Article
 
-__all__ = ["SUPPORTED_SUFFIXES", "LoadError", "load_path", "load_paths"]
+__all__ = [
+    "SUPPORTED_SUFFIXES",
+    "LoadError",
+    "article_id_for_url",
+    "load_html",
+    "load_path",
+    "load_paths",
+]
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl")
 DEFAULT_MAX_ARTICLE_BYTES = 20_000_000
@@ -325,8 +336,46 @@ def _from_text(path: Path, doc_id: str, raw: str) -> Article:
     return Article(id=doc_id, title=title, text=text, source=str(path))
 
 
-def _from_html(path: Path, doc_id: str, html: str) -> Article:
+def load_html(
+    html: str, *, url: str, published: str | None = None, doc_id: str | None = None
+) -> Article | LoadError:
+    """A web page fetched from ``url`` as an article (main text and metadata by trafilatura),
+    or a :class:`LoadError` naming the URL.
+
+    The article's URL is the page's canonical URL when it is on the same host (another
+    host's would let a page replace that host's articles), else ``url``; its id is derived
+    from that URL (:func:`article_id_for_url`) unless ``doc_id`` is given. ``published``
+    (from a feed, say) is used when the page itself names no date.
+    """
+    try:
+        article = _from_html(Path(url), doc_id or "", html, page_url=url)
+    except _Problem as e:
+        return LoadError(url, str(e))
+    except Exception as e:  # a bad page must not stop the others
+        return LoadError(url, f"unexpected error: {type(e).__name__}: {e}")
+    if article.url is None or _host(article.url) != _host(url):
+        article.url = url
+    article.source = url
+    if not doc_id:
+        article.id = article_id_for_url(article.url)
+    if article.published is None and published:
+        article.published = normalize_published(published)
+    return article
+
+
+def article_id_for_url(url: str) -> str:
+    """The id of an article known by its URL: ``url-`` and a hash of the URL."""
+    return "url-" + hashlib.sha1(url.encode("utf-8")).hexdigest()[:16]
+
+
+def _host(url: str) -> str:
+    host = (urlsplit(url).hostname or "").lower()
+    return host.removeprefix("www.")
+
+
+def _from_html(path: Path, doc_id: str, html: str, page_url: str | None = None) -> Article:
     import trafilatura  # imported here: it is slow to import and only HTML needs it
+    from trafilatura.settings import set_date_params
 
     # <noscript> holds "please enable JavaScript", never the article.
     body = trafilatura.extract(
@@ -339,16 +388,24 @@ def _from_html(path: Path, doc_id: str, html: str) -> Article:
     text = clean_text((body or "").replace("\n", "\n\n"))
     if not _has_words(text) or _only_link_text(text, html):
         raise _Problem("no main text found in the HTML (only scripts/navigation?)")
-    metadata = trafilatura.extract_metadata(html)
+    # Dates from the page's markup only (meta tags, <time>, JSON-LD): the extensive search
+    # also reads free text, and makes "2016-01-01" of a footer's "Copyright 2016".
+    metadata = trafilatura.extract_metadata(
+        html, default_url=page_url, date_config=set_date_params(False)
+    )
     title = metadata.title if metadata is not None else None
     if not title and (m := _HTML_TITLE.search(html)):
         title = clean_text(m.group(1))
     meta: dict[str, Any] = {}
+    published = None
     if metadata is not None:
         if metadata.author:
             meta["byline"] = metadata.author
         if metadata.date:
-            meta["date"] = metadata.date
+            try:
+                published = normalize_published(metadata.date)
+            except DateError:
+                published = None  # an odd date in the markup does not lose the article
     return Article(
         id=doc_id,
         title=_first_line(title or "") or _first_line(text),
@@ -356,6 +413,7 @@ def _from_html(path: Path, doc_id: str, html: str) -> Article:
         text=text,
         meta=meta,
         source=str(path),
+        published=published,
     )
 
 
@@ -408,6 +466,13 @@ def _jsonl_article(path: Path, doc_id: str, n: int, raw: bytes, max_bytes: int) 
     article_id = record.pop("id", None)
     title = record.pop("title", None)
     url = record.pop("url", None)
+    published = record.pop("published", None)
+    if published is not None and not isinstance(published, str):
+        raise _Problem(f'line {n}: "published" must be an ISO 8601 date string')
+    try:
+        published = normalize_published(published) if published else None
+    except DateError as e:
+        raise _Problem(f'line {n}: "published": {e}') from None
     meta: dict[str, Any] = {}
     if isinstance(record.get("meta"), dict):
         meta.update(record.pop("meta"))  # our own export format nests meta
@@ -419,4 +484,5 @@ def _jsonl_article(path: Path, doc_id: str, n: int, raw: bytes, max_bytes: int) 
         text=text,
         meta=meta,
         source=str(path),
+        published=published,
     )

@@ -34,7 +34,7 @@ from qa.types import Article, Passage
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_NAME = "index.sqlite"
 FAISS_NAME = "vectors.faiss"
 LOCK_NAME = ".write.lock"
@@ -65,6 +65,11 @@ IVF_PROBE_SHARE = 4  # nprobe = nlist // IVF_PROBE_SHARE
 RESCORED_CANDIDATES = 50  # at least this many candidates are re-scored per search
 IVF_TRAIN_PER_LIST = 40
 DF_CACHE_WORDS = 100_000  # document frequencies kept between writes
+# A search restricted to some passages (``within``: a date range) on an HNSW graph scores
+# up to this many of them exactly instead: a graph walk that may stop at only a few nodes
+# finds few of them.
+FILTER_EXACT_MAX = 20_000
+WITHIN_CACHE_SIZE = 32  # date ranges whose passage rowids are kept between writes
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -99,6 +104,41 @@ CREATE TRIGGER IF NOT EXISTS passages_ad AFTER DELETE ON passages BEGIN
     INSERT INTO passages_fts(passages_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
 END;
 """
+
+# Each step takes an index from the version before it to its own, in the transaction that
+# records the new version; a new index is made by _SCHEMA (version 1) and every step.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: (
+        # The publish date (indexer.dates' sortable ISO 8601 form), for since/until.
+        "ALTER TABLE articles ADD COLUMN published TEXT",
+        "CREATE INDEX IF NOT EXISTS articles_published ON articles(published)",
+        # Every URL fetched for the index (pages, feeds, sitemaps): what a conditional
+        # request sends, the body hash, and whether `qa-index refresh` re-reads it (root).
+        """CREATE TABLE IF NOT EXISTS url_sources (
+            url TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            root INTEGER NOT NULL DEFAULT 0,
+            allow_private INTEGER NOT NULL DEFAULT 0,
+            etag TEXT,
+            last_modified TEXT,
+            content_hash TEXT,
+            article_id TEXT,
+            checked_at REAL NOT NULL
+        )""",
+        # What readers said of answers; kept with the index, exported as a test set.
+        """CREATE TABLE IF NOT EXISTS feedback (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            created_at REAL NOT NULL,
+            question TEXT NOT NULL,
+            answer_text TEXT NOT NULL,
+            article_id TEXT NOT NULL,
+            start INTEGER,
+            helpful INTEGER NOT NULL,
+            comment TEXT,
+            channel TEXT NOT NULL
+        )""",
+    ),
+}
 
 
 def ivf_lists(n: int) -> int:
@@ -264,6 +304,7 @@ class IndexStore:
             self._reconcile()
         self._seen_version = self._generation()
         self._df_cache: dict[str, int] = {}
+        self._within_cache: dict[tuple[int, str | None, str | None], np.ndarray] = {}
         self._df_generation = -1
         self._df_total = 0
         # Full-text reads get a connection per thread: BM25 then runs while another thread
@@ -282,11 +323,11 @@ class IndexStore:
         existing = dict(self._db.execute("SELECT name, type FROM sqlite_master").fetchall())
         if "meta" in existing:
             meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
-            if int(meta.get("schema_version", SCHEMA_VERSION)) != SCHEMA_VERSION:
+            if int(meta.get("schema_version", SCHEMA_VERSION)) > SCHEMA_VERSION:
                 raise IndexMismatchError(
                     f"index at {self.directory} has schema version {meta['schema_version']}, "
-                    f"this program uses {SCHEMA_VERSION}: rebuild it into a new directory "
-                    "(qa-index add ... --index NEW_DIR)"
+                    f"this program uses {SCHEMA_VERSION} (older): upgrade the program, or "
+                    "rebuild the index into a new directory (qa-index add ... --index NEW_DIR)"
                 )
             if (
                 meta.get("model", self.model) != self.model
@@ -300,12 +341,22 @@ class IndexStore:
         self._db.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
         with self._transaction() as db:
             for key, value in (
-                ("schema_version", str(SCHEMA_VERSION)),
+                ("schema_version", "1"),  # what _SCHEMA makes; _MIGRATIONS go on from there
                 ("model", self.model),
                 ("dim", str(self.dim)),
             ):
                 db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, value))
             db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0')")
+            version = int(
+                db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
+            )
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[step]:
+                    db.execute(statement)
+            if version < SCHEMA_VERSION:
+                db.execute(
+                    "UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),)
+                )
 
     def _new_faiss(self, rowids: np.ndarray, db: sqlite3.Connection | None = None) -> faiss.Index:
         """An empty index of the type that suits these passages (trained on their vectors if
@@ -513,13 +564,19 @@ class IndexStore:
     def get_article(self, article_id: str) -> Article | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT id, title, url, text, meta, source FROM articles WHERE id=?",
+                "SELECT id, title, url, text, meta, source, published FROM articles WHERE id=?",
                 (article_id,),
             ).fetchone()
         if row is None:
             return None
         return Article(
-            id=row[0], title=row[1], url=row[2], text=row[3], meta=json.loads(row[4]), source=row[5]
+            id=row[0],
+            title=row[1],
+            url=row[2],
+            text=row[3],
+            meta=json.loads(row[4]),
+            source=row[5],
+            published=row[6],
         )
 
     def list_articles(
@@ -624,12 +681,17 @@ class IndexStore:
             ).fetchall()
         return {r[0]: (r[1], r[2]) for r in rows}
 
-    def search_dense(self, query: np.ndarray, n: int) -> list[tuple[int, float]]:
-        """Top ``n`` passages by inner product with the (normalised) query vector."""
+    def search_dense(
+        self, query: np.ndarray, n: int, within: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """Top ``n`` passages by inner product with the (normalised) query vector; only
+        passages whose rowid is in ``within``, when given (see :meth:`rowids_published`)."""
         query = query.reshape(1, -1).astype(np.float32)
         with self._lock:
-            if self.index.ntotal == 0:
+            if self.index.ntotal == 0 or (within is not None and not len(within)):
                 return []
+            if within is not None and is_hnsw(self.index) and len(within) <= FILTER_EXACT_MAX:
+                return self._score_within(query[0], n, within)
             # Indexes written before fp16 codes hold the fp32 vectors: their scores are exact.
             exact = isinstance(self.index, faiss.IndexIDMap2) and isinstance(
                 faiss.downcast_index(self.index.index), faiss.IndexFlat
@@ -639,12 +701,13 @@ class IndexStore:
                 # Stale vectors take candidates' places: ask for that many more.
                 stale_share = min(self._stale / self.index.ntotal, 0.5)
                 k = math.ceil(max(k, HNSW_CANDIDATES) / (1 - stale_share))
+            params = None if within is None else self._selector_params(within, k)
             # One query: more OpenMP threads only contend (2.5x slower on 2 busy cores). This
             # sets the calling thread's count only, restored after.
             threads = faiss.omp_get_max_threads()
             faiss.omp_set_num_threads(1)
             try:
-                scores, ids = self.index.search(query, k)
+                scores, ids = self.index.search(query, k, params=params)
             finally:
                 faiss.omp_set_num_threads(threads)
             if not exact:  # re-score the candidates with the exact vectors (stale ones drop)
@@ -653,6 +716,70 @@ class IndexStore:
                 best = np.argsort(-exact_scores, kind="stable")[:n]
                 return [(int(found[i]), float(exact_scores[i])) for i in best]
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def _selector_params(self, within: np.ndarray, k: int) -> faiss.SearchParameters:
+        """FAISS search parameters that skip every vector whose rowid is not in ``within``."""
+        selector = faiss.IDSelectorBatch(np.ascontiguousarray(within, dtype=np.int64))
+        if isinstance(self.index, faiss.IndexIVF):
+            return faiss.SearchParametersIVF(sel=selector, nprobe=self.index.nprobe)
+        if is_hnsw(self.index):
+            return faiss.SearchParametersHNSW(sel=selector, efSearch=max(HNSW_EF_SEARCH, k))
+        return faiss.SearchParameters(sel=selector)
+
+    def _score_within(
+        self, query: np.ndarray, n: int, within: np.ndarray
+    ) -> list[tuple[int, float]]:
+        """Exact top ``n`` among the passages ``within``, from their vectors in SQLite."""
+        found, scores = [], []
+        rowids = within.tolist()
+        for lo in range(0, len(rowids), 10_000):
+            ids, vectors = self._vectors_from_db(rowids[lo : lo + 10_000])
+            found.append(ids)
+            scores.append(vectors @ query)
+        all_ids, all_scores = np.concatenate(found), np.concatenate(scores)
+        best = np.argsort(-all_scores, kind="stable")[:n]
+        return [(int(all_ids[i]), float(all_scores[i])) for i in best]
+
+    def rowids_published(self, low: str | None, high: str | None) -> np.ndarray:
+        """Rowids of the passages of articles published in ``[low, high)`` (stored ISO 8601
+        forms, see :func:`indexer.dates.date_bounds`; None: open). An article with no date
+        is outside every range. Cached per range until the next write."""
+        key = (self._seen_version, low, high)
+        with self._lock:
+            cached = self._within_cache.get(key)
+            if cached is not None:
+                return cached
+            where, args = ["a.published IS NOT NULL"], []
+            if low is not None:
+                where.append("a.published >= ?")
+                args.append(low)
+            if high is not None:
+                where.append("a.published < ?")
+                args.append(high)
+            rows = self._db.execute(
+                "SELECT p.rowid FROM passages p JOIN articles a ON a.id = p.article_id "
+                "WHERE " + " AND ".join(where),
+                args,
+            ).fetchall()
+            rowids = np.array([r[0] for r in rows], dtype=np.int64)
+            if any(k[0] != self._seen_version for k in self._within_cache):
+                self._within_cache.clear()
+            if len(self._within_cache) >= WITHIN_CACHE_SIZE:
+                self._within_cache.pop(next(iter(self._within_cache)))
+            self._within_cache[key] = rowids
+            return rowids
+
+    def article_dates(self, article_ids: Iterable[str]) -> dict[str, str | None]:
+        """id → published (None when unknown) of these articles."""
+        ids = list(set(article_ids))
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT id, published FROM articles WHERE id IN ({marks})", ids
+            ).fetchall()
+        return {r[0]: r[1] for r in rows}
 
     def lexical(self) -> LexicalIndex | None:
         """The BM25 index of the current generation, if it has been built (by any process)."""
@@ -670,23 +797,30 @@ class IndexStore:
                 self._lexical = loaded
             return self._lexical
 
-    def search_bm25(self, words: list[str], n: int) -> list[tuple[int, float]]:
-        """Top ``n`` passages holding any of ``words`` by BM25; higher score = better.
+    def search_bm25(
+        self, words: list[str], n: int, within: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """Top ``n`` passages holding any of ``words`` by BM25; higher score = better; only
+        passages whose rowid is in ``within``, when given.
 
         From the BM25 index when it is current, else from FTS5 (BM25 too, but slow on large
         indexes: it walks every posting of every word).
         """
-        if not words:
+        if not words or (within is not None and not len(within)):
             return []
         lexical = self.lexical()
         if lexical is not None:
-            return lexical.search(words, n)
+            return lexical.search(words, n, within)
+        where, args = "", [fts_query(words)]
+        if within is not None:
+            where = " AND rowid IN (SELECT value FROM json_each(?))"
+            args.append(json.dumps(within.tolist()))
         rows = (
             self._text_db()
             .execute(
-                "SELECT rowid, bm25(passages_fts) FROM passages_fts WHERE passages_fts MATCH ? "
-                "ORDER BY bm25(passages_fts) LIMIT ?",
-                (fts_query(words), n),
+                "SELECT rowid, bm25(passages_fts) FROM passages_fts WHERE passages_fts MATCH ?"
+                f"{where} ORDER BY bm25(passages_fts) LIMIT ?",
+                (*args, n),
             )
             .fetchall()
         )
@@ -792,7 +926,7 @@ class IndexStore:
                 for article, passages, vectors in upserts:
                     db.execute(
                         "INSERT INTO articles(id, title, url, text, meta, source, content_hash,"
-                        " added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        " added_at, published) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             article.id,
                             article.title,
@@ -802,6 +936,7 @@ class IndexStore:
                             article.source,
                             article.content_hash,
                             now,
+                            article.published,
                         ),
                     )
                     vectors = np.ascontiguousarray(vectors, dtype=np.float32)

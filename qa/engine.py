@@ -9,12 +9,16 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
+
 from indexer.clean import mask_boilerplate
+from indexer.dates import DateError, date_bounds
 from indexer.embed import Embedder, TokenCounter
 from indexer.load import LoadError
 from indexer.pipeline import AddReport, Indexer
 from indexer.split import split_sentences
 from indexer.store import ArticleSummary, IndexStore
+from qa.annotate import annotate
 from qa.answer import build_answers
 from qa.calibrate import Calibration, answer_scores, calibration_path
 from qa.read.base import Reader, Span
@@ -148,21 +152,50 @@ class Engine:
             raise QuestionError(f"k must be between 1 and {self.settings.max_k}, got {k}")
         return question
 
-    def ask(self, question: str, k: int = 3, context: str | None = None) -> AskResult:
+    def ask(
+        self,
+        question: str,
+        k: int = 3,
+        context: str | None = None,
+        *,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> AskResult:
         """Answer ``question`` with up to ``k`` verbatim answers.
 
         Args:
             question: what to answer.
             k: how many answers (from distinct places) to return at most.
             context: an earlier question this one follows up on (used for retrieval only).
+            since, until: ISO 8601 dates (or date-times): search only the articles published
+                in that range, ``until`` included (an article with no date is outside it).
 
         Raises:
-            QuestionError: empty or oversized question, or k out of range.
+            QuestionError: empty or oversized question, k out of range, or a bad date.
         """
-        return self.ask_traced(question, k, context)[0]
+        return self.ask_traced(question, k, context, since=since, until=until)[0]
+
+    def published_within(self, since: str | None, until: str | None) -> np.ndarray | None:
+        """Rowids of the passages of articles published from ``since`` to ``until``
+        (inclusive); None when neither is given (no restriction).
+
+        Raises:
+            QuestionError: a bound that is not ISO 8601, or since after until.
+        """
+        if since is None and until is None:
+            return None
+        try:
+            low, high = date_bounds(since, until)
+        except DateError as e:
+            raise QuestionError(str(e)) from None
+        return self.store.rowids_published(low, high)
 
     def read_candidates(
-        self, question: str, context: str | None = None, depth: int = 0
+        self,
+        question: str,
+        context: str | None = None,
+        depth: int = 0,
+        within: np.ndarray | None = None,
     ) -> tuple[list[Hit], list[Hit], list[Span]]:
         """Retrieve, rerank and read: the ranked passages (at least ``depth``), the passages
         read, and the reader's spans in them (``span.passage_index`` indexes the passages read).
@@ -172,11 +205,14 @@ class Engine:
         ``read_more_below`` or the reader doubts the passage answers at all
         (``read_more_no_answer``). The best passage itself is first read as a window around
         the reranker's best sentence pair (``read_window_tokens``, :meth:`_focus_window`),
-        and whole only when the same two rules doubt the window.
+        and whole only when the same two rules doubt the window. ``within`` restricts the
+        passages searched (:meth:`published_within`).
         """
         self.store.refresh()
         query = f"{context.strip()} {question}" if context and context.strip() else question
-        candidates = self.retriever.retrieve(query, max(depth, self.settings.rerank_candidates))
+        candidates = self.retriever.retrieve(
+            query, max(depth, self.settings.rerank_candidates), within
+        )
         hits = self.reranker.rerank(query, candidates)
         read = hits[: self.settings.rerank_passages]
         if not read:
@@ -269,12 +305,20 @@ class Engine:
         return sentences[lo].start, sentences[hi].end
 
     def ask_traced(
-        self, question: str, k: int = 3, context: str | None = None, depth: int = 0
+        self,
+        question: str,
+        k: int = 3,
+        context: str | None = None,
+        depth: int = 0,
+        *,
+        since: str | None = None,
+        until: str | None = None,
     ) -> tuple[AskResult, list[Hit]]:
         """:meth:`ask`, also returning the ranked passages (at least ``depth``; for evaluation)."""
         started = time.perf_counter()
         question = self.validate(question, k)
-        hits, read, spans = self.read_candidates(question, context, depth)
+        within = self.published_within(since, until)
+        hits, read, spans = self.read_candidates(question, context, depth, within)
         if self.calibration:
             answerable = self.calibration.answerable(spans, read)
             # A follow-up's passages were retrieved for the earlier question too: their
@@ -294,6 +338,7 @@ class Engine:
             )
             if a.score >= self.threshold
         ]
+        answers = annotate(answers, self.store.article_dates(a.article.id for a in answers))
         result = AskResult(
             question=question,
             found=bool(answers),

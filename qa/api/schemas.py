@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from indexer.dates import normalize_published
+
 _ERROR_DESCRIPTIONS = {
     400: "The body could not be parsed (not UTF-8, or nested too deeply).",
     401: "The write needs `Authorization: Bearer <QA_API_KEY>`.",
@@ -36,6 +38,19 @@ def _check_unicode(value: Any) -> None:
 class AskRequest(BaseModel):
     question: str = Field(description="The question, in plain words.", examples=["Who won?"])
     k: int = Field(default=3, description="How many answers to return at most (1–20).")
+    since: str | None = Field(
+        default=None,
+        max_length=40,
+        description="Search only articles published on or after this ISO 8601 date.",
+        examples=["2017-01-01"],
+    )
+    until: str | None = Field(
+        default=None,
+        max_length=40,
+        description="Search only articles published on or before this ISO 8601 date "
+        "(a date includes that whole day).",
+        examples=["2016-12-31"],
+    )
 
 
 class ArticleIn(BaseModel):
@@ -51,6 +66,14 @@ class ArticleIn(BaseModel):
     url: str | None = Field(default=None, max_length=4000)
     text: str = Field(min_length=1)
     meta: dict[str, Any] = Field(default_factory=dict)
+    published: str | None = Field(
+        default=None, max_length=40, description="When it was published (ISO 8601)."
+    )
+
+    @field_validator("published")
+    @classmethod
+    def _iso_date(cls, value: str | None) -> str | None:
+        return normalize_published(value) if value else None
 
     @field_validator("id", "title")
     @classmethod

@@ -96,6 +96,23 @@ def source_link(answer: Answer) -> str:
     return escape(title)
 
 
+def published(answer: Answer) -> str:
+    """`` · published 2016-09-08`` (the day of the article's date), or nothing when unknown."""
+    date = answer.article.published
+    return f" · published {escape(date[:10])}" if date else ""
+
+
+def newer_note(best: Answer, others: list[Answer]) -> str | None:
+    """The other answers that come from newer articles than the best one and differ."""
+    newer = [a for a in others if best.article.id in a.newer_than]
+    if not newer:
+        return None
+    items = "; ".join(
+        f"“{escape(a.text[:MORE_QUOTE_CHARS])}” in {source_link(a)}{published(a)}" for a in newer
+    )
+    return f":calendar: *A newer article answers differently:* {items}"
+
+
 def _section(mrkdwn: str) -> Block:
     return {"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn}}
 
@@ -127,10 +144,13 @@ def answer_blocks(result: AskResult, *, asked_by: str | None = None) -> tuple[st
     blocks = [
         *head,
         _section(blockquote(quote_mrkdwn(best))),
-        _context(f"{source_link(best)} · score {best.score:.2f}"),
+        _context(f"{source_link(best)}{published(best)} · score {best.score:.2f}"),
     ]
+    if note := newer_note(best, more):
+        blocks.append(_context(note))
     extras = [
-        f"“{quote_mrkdwn(a, MORE_QUOTE_CHARS)}” — {source_link(a)} · score {a.score:.2f}"
+        f"“{quote_mrkdwn(a, MORE_QUOTE_CHARS)}” — {source_link(a)}{published(a)} · "
+        f"score {a.score:.2f}"
         for a in more[:MAX_MORE]
     ]
     if extras:

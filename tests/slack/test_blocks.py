@@ -118,3 +118,23 @@ def test_manifest_asks_for_what_the_bot_uses():
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert {"app_mentions:read", "chat:write", "commands", "im:history"} <= scopes
     assert manifest["features"]["slash_commands"][0]["command"] == "/ask"
+
+
+def test_reply_shows_the_publish_date_and_a_newer_article_that_differs():
+    older = answer("$5", article=ArticleRef(id="a1", title="Old", published="2016-09-08"))
+    newer = answer("$3", article=ArticleRef(id="a2", title="New", published="2017-03-01T10:00:00Z"))
+    newer.newer_than = ["a1"]
+    result = AskResult(question="How much?", found=True, took_ms=1.0, answers=[older, newer])
+    _, blocks = answer_blocks(result)
+    texts = [e["text"] for b in blocks if b["type"] == "context" for e in b["elements"]]
+    assert texts[0].startswith("Old · published 2016-09-08 · score")
+    assert (
+        texts[1]
+        == ":calendar: *A newer article answers differently:* “$3” in New · published 2017-03-01"
+    )
+    assert "New · published 2017-03-01 · score" in texts[-1]
+    # Undated answers say nothing about dates.
+    _, plain = answer_blocks(
+        AskResult(question="q", found=True, took_ms=1.0, answers=[answer("$5")])
+    )
+    assert "published" not in str(plain) and "newer" not in str(plain)

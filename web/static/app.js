@@ -202,7 +202,9 @@ function normalizeResult(data) {
         id: str(a.article && a.article.id),
         title: str(a.article && a.article.title, "Untitled article"),
         url: a.article && typeof a.article.url === "string" ? a.article.url : null,
+        published: a.article && typeof a.article.published === "string" ? a.article.published : null,
       },
+      newer_than: Array.isArray(a.newer_than) ? a.newer_than.filter((id) => typeof id === "string") : [],
     }));
   return { found: Boolean(data && data.found) && clean.length > 0, answers: clean };
 }
@@ -346,7 +348,35 @@ function renderContext(article, answer) {
   return el("div", {}, body, where);
 }
 
-function renderAnswer(answer, { primary }) {
+/** "published 8 Sep 2016" as a <time>, or null when the date is unknown or unreadable. */
+function renderPublished(published) {
+  if (typeof published !== "string" || !published) return null;
+  const date = new Date(published.length === 10 ? `${published}T00:00:00Z` : published);
+  if (Number.isNaN(date.getTime())) return null;
+  const options = { year: "numeric", month: "short", day: "numeric" };
+  if (published.length === 10) options.timeZone = "UTC"; // a bare date has no time zone
+  return el("span", { class: "published muted" }, " · published ", el("time", { datetime: published }, date.toLocaleDateString(undefined, options)));
+}
+
+/** "Newer than <title> (date)" when this answer's article postdates others that differ. */
+function renderNewer(answer, peers) {
+  const older = (answer.newer_than || [])
+    .map((id) => peers.find((p) => p.article.id === id))
+    .filter(Boolean);
+  if (!older.length) return null;
+  const names = older.map((p) => `${p.article.title}${p.article.published ? ` (${p.article.published.slice(0, 10)})` : ""}`);
+  return el("p", { class: "newer" }, el("strong", {}, "Newer: "), `this article was published after ${names.join(", ")}, which answers differently.`);
+}
+
+/** Under the best answer: the other sources that are newer than it and answer differently. */
+function renderNewerOthers(best, others) {
+  const newer = others.filter((a) => (a.newer_than || []).includes(best.article.id));
+  if (!newer.length) return null;
+  const items = newer.map((a) => `“${a.text}” in ${a.article.title}${a.article.published ? ` (${a.article.published.slice(0, 10)})` : ""}`);
+  return el("p", { class: "newer" }, el("strong", {}, "A newer article answers differently: "), `${items.join("; ")}. See the other sources below.`);
+}
+
+function renderAnswer(answer, { primary, peers = [] }) {
   const contextId = nextId("context");
   const toggle = el(
     "button",
@@ -361,7 +391,8 @@ function renderAnswer(answer, { primary }) {
     "div",
     { class: primary ? "answer answer-primary" : "answer" },
     renderQuote(answer),
-    el("p", { class: "source" }, el("span", { class: "muted" }, "Source: "), articleLink(answer.article)),
+    el("p", { class: "source" }, el("span", { class: "muted" }, "Source: "), articleLink(answer.article), renderPublished(answer.article.published)),
+    renderNewer(answer, peers),
     el("div", { class: "answer-tools" }, toggle, score),
     panel,
   );
@@ -429,7 +460,8 @@ function renderReply(turn) {
     "div",
     { class: "bubble bubble-reply bubble-answer" },
     el("p", { class: "sr-only" }, `Answer: ${best.text}`),
-    renderAnswer(best, { primary: true }),
+    renderAnswer(best, { primary: true, peers: result.answers }),
+    renderNewerOthers(best, others),
   );
   if (others.length) {
     const label = others.length === 1 ? "1 other source" : `${others.length} other sources`;
@@ -438,7 +470,7 @@ function renderReply(turn) {
         "details",
         { class: "others" },
         el("summary", {}, label),
-        el("ol", { class: "others-list" }, others.map((a) => el("li", {}, renderAnswer(a, { primary: false })))),
+        el("ol", { class: "others-list" }, others.map((a) => el("li", {}, renderAnswer(a, { primary: false, peers: result.answers })))),
       ),
     );
   }
