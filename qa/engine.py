@@ -14,6 +14,7 @@ import numpy as np
 from indexer.clean import mask_boilerplate
 from indexer.dates import DateError, date_bounds
 from indexer.embed import Embedder, TokenCounter
+from indexer.lexical import content_words
 from indexer.load import LoadError
 from indexer.pipeline import AddReport, Indexer
 from indexer.split import split_sentences
@@ -32,6 +33,11 @@ log = logging.getLogger(__name__)
 BUNDLED_READER = Path(__file__).parent / "models" / "reader"
 # Used without a calibration file: the reader's own span probability.
 DEFAULT_THRESHOLD = 0.25
+MAX_HISTORY = 10  # earlier questions of a conversation a question may follow up on
+# A follow-up is resolved against the newest earlier questions, back to one that names at
+# least this many content words (a question that stands on its own), at most FOLLOW_UP_DEPTH.
+FOLLOW_UP_MIN_WORDS = 3
+FOLLOW_UP_DEPTH = 3
 
 
 class QuestionError(ValueError):
@@ -158,6 +164,7 @@ class Engine:
         k: int = 3,
         context: str | None = None,
         *,
+        history: Sequence[str] = (),
         since: str | None = None,
         until: str | None = None,
     ) -> AskResult:
@@ -167,13 +174,48 @@ class Engine:
             question: what to answer.
             k: how many answers (from distinct places) to return at most.
             context: an earlier question this one follows up on (used for retrieval only).
+            history: the earlier questions of the conversation, oldest first (at most
+                ``MAX_HISTORY``); the context is resolved from them
+                (:meth:`follow_up_context`) when ``context`` is not given.
             since, until: ISO 8601 dates (or date-times): search only the articles published
                 in that range, ``until`` included (an article with no date is outside it).
 
         Raises:
-            QuestionError: empty or oversized question, k out of range, or a bad date.
+            QuestionError: empty or oversized question or history, k out of range, or a bad
+                date.
         """
-        return self.ask_traced(question, k, context, since=since, until=until)[0]
+        return self.ask_traced(question, k, context, history=history, since=since, until=until)[0]
+
+    def follow_up_context(self, history: Sequence[str]) -> str | None:
+        """What a question follows up on, from the earlier questions of its conversation
+        (oldest first): the newest of them, and the ones before it back to one that stands
+        on its own (``FOLLOW_UP_MIN_WORDS`` content words), ``FOLLOW_UP_DEPTH`` at most.
+        The JSON API, the chat page and Slack threads all resolve follow-ups here.
+
+        Raises:
+            QuestionError: more than ``MAX_HISTORY`` questions, or one over the size limit.
+
+        >>> engine.follow_up_context(["Who won?", "How many people has Pakistan arrested?",
+        ...                           "How many of them were foreigners?"])  # doctest: +SKIP
+        'How many people has Pakistan arrested? How many of them were foreigners?'
+        """
+        if len(history) > MAX_HISTORY:
+            raise QuestionError(
+                f"history holds {len(history)} questions; at most {MAX_HISTORY} are taken"
+            )
+        earlier = [q.replace("\x00", "").strip() for q in history]
+        for q in earlier:
+            if len(q) > self.settings.max_question_chars:
+                raise QuestionError(
+                    f"a question in history is {len(q)} characters long; "
+                    f"the limit is {self.settings.max_question_chars}"
+                )
+        taken: list[str] = []
+        for q in reversed([q for q in earlier if q]):
+            taken.insert(0, q)
+            if len(content_words(q)) >= FOLLOW_UP_MIN_WORDS or len(taken) >= FOLLOW_UP_DEPTH:
+                break
+        return " ".join(taken) or None
 
     def published_within(self, since: str | None, until: str | None) -> np.ndarray | None:
         """Rowids of the passages of articles published from ``since`` to ``until``
@@ -311,12 +353,15 @@ class Engine:
         context: str | None = None,
         depth: int = 0,
         *,
+        history: Sequence[str] = (),
         since: str | None = None,
         until: str | None = None,
     ) -> tuple[AskResult, list[Hit]]:
         """:meth:`ask`, also returning the ranked passages (at least ``depth``; for evaluation)."""
         started = time.perf_counter()
         question = self.validate(question, k)
+        if context is None:
+            context = self.follow_up_context(history)
         within = self.published_within(since, until)
         hits, read, spans = self.read_candidates(question, context, depth, within)
         if self.calibration:

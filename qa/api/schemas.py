@@ -38,6 +38,13 @@ def _check_unicode(value: Any) -> None:
 class AskRequest(BaseModel):
     question: str = Field(description="The question, in plain words.", examples=["Who won?"])
     k: int = Field(default=3, description="How many answers to return at most (1–20).")
+    history: list[str] = Field(
+        default_factory=list,
+        max_length=10,
+        description="The earlier questions of the conversation, oldest first (at most 10): "
+        "a follow-up such as 'How many of them were foreigners?' is resolved against them.",
+        examples=[["How many people has Pakistan arrested?"]],
+    )
     since: str | None = Field(
         default=None,
         max_length=40,

@@ -29,7 +29,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.webhook import WebhookClient
 
-from qa.engine import Engine, QuestionError
+from qa.engine import MAX_HISTORY, Engine, QuestionError
 from qa.settings import Settings
 from qa.slack.blocks import Block, answer_blocks, escape, notice_blocks
 
@@ -142,7 +142,7 @@ class SlackBot:
         self.get_engine = get_engine
         self.startup_error = startup_error
         self.seen = BoundedMap(memory)  # event ids and (channel, ts) already answered
-        self.threads = BoundedMap(memory)  # (channel, thread_ts) -> the question it is about
+        self.threads = BoundedMap(memory)  # (channel, thread_ts) -> its questions, oldest first
         self.looked_up = BoundedMap(memory)  # threads asked of conversations.replies
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slack-answer")
 
@@ -189,12 +189,13 @@ class SlackBot:
         """Answer ``event`` in its thread; unless ``always``, only in threads the bot answered."""
         channel, ts = event["channel"], event["ts"]
         thread_ts = event.get("thread_ts") or ts
-        about = None
+        history = None
         if thread_ts != ts:
-            about = self._thread_question(client, context, channel, thread_ts)
-        if about is None and not always:
+            history = self._thread_history(client, context, channel, thread_ts, ts)
+        if history is None and not always:
             return  # not a thread the bot answered
-        self._answer(client, channel, thread_ts, plain_question(event.get("text") or ""), about)
+        question = plain_question(event.get("text") or "")
+        self._answer(client, channel, thread_ts, question, history or [])
 
     def _reply_to_command(self, url: str, question: str, user: str) -> None:
         engine = self.get_engine()
@@ -232,9 +233,10 @@ class SlackBot:
         return BROKEN if self.startup_error() else STARTING
 
     def _answer(
-        self, client: WebClient, channel: str, thread_ts: str, question: str, about: str | None
+        self, client: WebClient, channel: str, thread_ts: str, question: str, history: list[str]
     ) -> None:
-        """Ask the engine and post the reply in the thread; ``about`` is the thread's question."""
+        """Ask the engine and post the reply in the thread; ``history`` holds the thread's
+        earlier questions (the engine resolves a follow-up against them)."""
         engine = self.get_engine()
         if engine is None:
             self._post(client, channel, thread_ts, *notice_blocks(self._not_ready()))
@@ -243,7 +245,7 @@ class SlackBot:
             self._post(client, channel, thread_ts, *notice_blocks(USAGE))
             return
         try:
-            result = engine.ask(question, k=self.settings.default_k, context=about)
+            result = engine.ask(question, k=self.settings.default_k, history=history)
         except QuestionError as e:
             notice = f"I can't answer that: {escape(str(e))}."
             self._post(client, channel, thread_ts, *notice_blocks(notice))
@@ -252,17 +254,18 @@ class SlackBot:
             log.exception("answering in %s failed", channel)
             self._post(client, channel, thread_ts, *notice_blocks(FAILED))
             return
-        self.threads.put((channel, thread_ts), about or question, replace=False)
+        self.threads.put((channel, thread_ts), [*history, question][-MAX_HISTORY:])
         self._post(client, channel, thread_ts, *answer_blocks(result))
 
-    def _thread_question(
-        self, client: WebClient, context: BoltContext, channel: str, thread_ts: str
-    ) -> str | None:
-        """What a thread the bot answered in is about; after a restart, ask Slack (once)."""
+    def _thread_history(
+        self, client: WebClient, context: BoltContext, channel: str, thread_ts: str, ts: str
+    ) -> list[str] | None:
+        """The questions asked before ``ts`` in a thread the bot answered in, oldest first
+        (None: not such a thread); after a restart, Slack is asked for them (once)."""
         key = (channel, thread_ts)
-        about = self.threads.get(key)
-        if about is not None or not self.looked_up.claim([key]):
-            return about
+        history = self.threads.get(key)
+        if history is not None or not self.looked_up.claim([key]):
+            return history
         try:
             reply = client.conversations_replies(channel=channel, ts=thread_ts, limit=100)
         except SlackApiError as e:
@@ -270,12 +273,22 @@ class SlackBot:
             return None
         messages = reply.get("messages") or []
         mine = {context.bot_user_id, context.bot_id} - {None}
+
         if not any(m.get("user") in mine or m.get("bot_id") in mine for m in messages[1:]):
             return None
-        about = plain_question(messages[0].get("text") or "") or None
-        if about:
-            self.threads.put(key, about, replace=False)
-        return about
+        # The thread's first message, and the later questions people asked in it.
+        history = [
+            question
+            for i, m in enumerate(messages)
+            if not m.get("bot_id")
+            and m.get("user") not in mine
+            and float(m.get("ts") or 0) < float(ts)
+            and (i == 0 or "?" in (m.get("text") or ""))
+            and (question := plain_question(m.get("text") or ""))
+        ][-MAX_HISTORY:]
+        if history:
+            self.threads.put(key, history, replace=False)
+        return history or None
 
     def _post(
         self, client: WebClient, channel: str, thread_ts: str, text: str, blocks: list[Block]

@@ -7,7 +7,7 @@ import hmac
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -120,14 +120,14 @@ class SpyEngine:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.calls: list[tuple[str, str | None]] = []
+        self.calls: list[tuple[str, list[str]]] = []  # (question, history)
         self.gate = threading.Event()
         self.gate.set()
 
-    def ask(self, question: str, k: int = 3, context: str | None = None) -> AskResult:
-        self.calls.append((question, context))
+    def ask(self, question: str, k: int = 3, *, history: Sequence[str] = ()) -> AskResult:
+        self.calls.append((question, list(history)))
         assert self.gate.wait(30), "the test never released the engine"
-        return self.engine.ask(question, k=k, context=context)
+        return self.engine.ask(question, k=k, history=history)
 
 
 @pytest.fixture(scope="module")

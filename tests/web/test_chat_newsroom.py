@@ -3,6 +3,8 @@ publish dates, follow-up questions, deep links to the quote and feedback."""
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import Page, expect
 
 from tests.web.conftest import PageEvents
@@ -20,4 +22,26 @@ def test_the_publish_date_is_shown_with_the_source(page: Page, page_events: Page
     # An article without a date shows none.
     seed = ask(page, SEED_QUESTION)
     expect(seed.locator(".answer-primary .source time")).to_have_count(0)
+    assert page_events.errors == []
+
+
+def test_a_follow_up_is_answered_from_the_conversation(page: Page, page_events: PageEvents) -> None:
+    requests: list[dict] = []
+    page.on(
+        "request",
+        lambda r: requests.append(r.post_data_json) if r.url.endswith("/api/ask") else None,
+    )
+    ask(page, "How many people has Pakistan arrested?")
+    turn = ask(page, "How many of them were foreigners?")
+    # The page's server reads with the heuristic reader: its span is "about 25".
+    expect(turn.locator(".answer-primary blockquote mark")).to_have_text(re.compile(r"\b25$"))
+    assert requests[-1]["history"] == ["How many people has Pakistan arrested?"]
+    # After a reload the conversation, and so the history, is still there.
+    page.reload()
+    page.locator("html[data-ready=true]").wait_for(state="attached")
+    ask(page, "Where were they from?")
+    assert requests[-1]["history"] == [
+        "How many people has Pakistan arrested?",
+        "How many of them were foreigners?",
+    ]
     assert page_events.errors == []

@@ -72,6 +72,15 @@ def test_ask_errors_are_clear_json(client: TestClient, body: dict, status: int, 
     assert words in r.json()["detail"]
 
 
+def test_ask_follows_up_on_the_conversation_history(client: TestClient) -> None:
+    question = {"question": "How many of them were foreigners?"}
+    history = ["How many people has Pakistan arrested?"]
+    r = client.post("/api/ask", json={**question, "history": history})
+    assert r.status_code == 200 and "25" in r.json()["answers"][0]["text"]
+    r = client.post("/api/ask", json={**question, "history": history * 11})
+    assert r.status_code == 422 and "history" in r.json()["detail"]
+
+
 def test_malformed_json_and_oversized_body(client: TestClient) -> None:
     r = client.post("/api/ask", content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code == 422 and "not valid JSON" in r.json()["detail"]
