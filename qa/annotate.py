@@ -1,5 +1,5 @@
-"""What the engine adds to built answers: the article's publish date, and which of two
-differing answers comes from the newer article.
+"""What the engine adds to built answers: the article's publish date, the deep link to the
+quote, and which of two differing answers comes from the newer article.
 
 >>> from qa.types import Answer, ArticleRef
 >>> def answer(text, article_id):
@@ -17,6 +17,7 @@ from __future__ import annotations
 import string
 from collections.abc import Mapping, Sequence
 
+from qa.links import text_fragment_link
 from qa.types import Answer
 
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
@@ -40,12 +41,15 @@ def is_newer(published: str, other: str) -> bool:
 
 
 def annotate(answers: Sequence[Answer], dates: Mapping[str, str | None]) -> list[Answer]:
-    """``answers`` with ``article.published`` from ``dates`` (article id → stored date) and
-    ``newer_than``: the other articles here whose answer differs and that were published
-    earlier."""
+    """``answers`` with ``article.published`` from ``dates`` (article id → stored date), the
+    ``link`` to each quote (:func:`~qa.links.text_fragment_link`) and ``newer_than``: the
+    other articles here whose answer differs and that were published earlier."""
     dated = [
         a.model_copy(
-            update={"article": a.article.model_copy(update={"published": dates.get(a.article.id)})}
+            update={
+                "article": a.article.model_copy(update={"published": dates.get(a.article.id)}),
+                "link": text_fragment_link(a.article.url, a.quote),
+            }
         )
         for a in answers
     ]

@@ -81,6 +81,11 @@ class Answer(BaseModel):
     quote_end: int
     score: float = Field(description="Calibrated confidence in [0, 1].")
     article: ArticleRef
+    link: str | None = Field(
+        default=None,
+        description="The article URL with a text fragment (#:~:text=) that opens the page "
+        "scrolled to the quote; null when the article has no web URL.",
+    )
     newer_than: list[str] = Field(
         default_factory=list,
         description="Ids of the articles among these answers that answer differently and were "

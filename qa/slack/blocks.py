@@ -86,11 +86,12 @@ def blockquote(mrkdwn: str) -> str:
 
 
 def source_link(answer: Answer) -> str:
-    """The article title, linked to its URL when it has a web URL."""
+    """The article title, linked to the quote in it (``answer.link``) or else to its URL,
+    when it has a web URL."""
     title = answer.article.title or answer.article.id
     if len(title) > TITLE_CHARS:
         title = title[: TITLE_CHARS - 1] + "…"
-    url = answer.article.url or ""
+    url = answer.link or answer.article.url or ""
     if url.startswith(("http://", "https://")):
         return f"<{percent_encode(url, safe=URL_SAFE)}|{escape(title)}>"
     return escape(title)

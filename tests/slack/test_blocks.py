@@ -138,3 +138,11 @@ def test_reply_shows_the_publish_date_and_a_newer_article_that_differs():
         AskResult(question="q", found=True, took_ms=1.0, answers=[answer("$5")])
     )
     assert "published" not in str(plain) and "newer" not in str(plain)
+
+
+def test_source_link_opens_the_quote_when_the_answer_has_a_deep_link():
+    deep = answer("$5")
+    deep.link = "https://x.org/a?b=1&c=2#:~:text=paid%20%245%2C%20he%20said"
+    assert source_link(deep) == (
+        "<https://x.org/a?b=1&c=2#:~:text=paid%20%245%2C%20he%20said|Deals &amp; &lt;Steals&gt;>"
+    )

@@ -205,6 +205,7 @@ function normalizeResult(data) {
         published: a.article && typeof a.article.published === "string" ? a.article.published : null,
       },
       newer_than: Array.isArray(a.newer_than) ? a.newer_than.filter((id) => typeof id === "string") : [],
+      link: typeof a.link === "string" ? a.link : null,
     }));
   return { found: Boolean(data && data.found) && clean.length > 0, answers: clean };
 }
@@ -266,8 +267,9 @@ function announce(message) {
   }, 50);
 }
 
-function articleLink(article) {
-  const href = safeUrl(article.url);
+/** The article's title, linked to ``link`` (the deep link to the quote) or else its URL. */
+function articleLink(article, link = null) {
+  const href = safeUrl(link) || safeUrl(article.url);
   const title = article.title || article.id || "Untitled article";
   if (!href) return el("span", { class: "article-title" }, title);
   return el(
@@ -391,7 +393,7 @@ function renderAnswer(answer, { primary, peers = [] }) {
     "div",
     { class: primary ? "answer answer-primary" : "answer" },
     renderQuote(answer),
-    el("p", { class: "source" }, el("span", { class: "muted" }, "Source: "), articleLink(answer.article), renderPublished(answer.article.published)),
+    el("p", { class: "source" }, el("span", { class: "muted" }, "Source: "), articleLink(answer.article, answer.link), renderPublished(answer.article.published)),
     renderNewer(answer, peers),
     el("div", { class: "answer-tools" }, toggle, score),
     panel,

@@ -43,8 +43,10 @@ def test_ask_contract(client: TestClient) -> None:
         "quote_end",
         "score",
         "article",
+        "link",
         "newer_than",
     }
+    assert answer["link"].startswith(answer["article"]["url"] + "#:~:text=")
     assert set(answer["article"]) == {"id", "title", "url", "published"}
     article = client.get(f"/api/articles/{answer['article']['id']}").json()
     assert article["text"][answer["start"] : answer["end"]] == answer["text"] == "309"
