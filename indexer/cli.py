@@ -162,6 +162,40 @@ def list_articles(
 
 
 @app.command()
+def feedback(
+    index: IndexOption = None,
+    export: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the answers found helpful here as a qa-eval test set (JSONL).",
+            dir_okay=False,
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+) -> None:
+    """List what readers said of answers (web page, Slack, API), or export it for qa-eval."""
+    from qa.feedback import export_test_set
+
+    engine = _engine(index)
+    if export is not None:
+        count = export_test_set(engine, export)
+        console.print(f"wrote {count} questions to {escape(str(export))}", highlight=False)
+        return
+    total, records = engine.store.list_feedback(0, 2**31 - 1)
+    if as_json:
+        for r in records:
+            print(json.dumps(r.__dict__, ensure_ascii=False))
+        return
+    table = Table(title=f"{total} pieces of feedback")
+    for column in ("id", "helpful", "question", "answer", "article", "comment", "from"):
+        table.add_column(column, overflow="fold")
+    for r in records:
+        cells = (r.question, r.answer_text, r.article_id, r.comment or "", r.channel)
+        table.add_row(str(r.id), "yes" if r.helpful else "no", *map(escape, cells))
+    console.print(table)
+
+
+@app.command()
 def stats(index: IndexOption = None) -> None:
     """Counts of articles, passages and vectors, the index types and the model."""
     engine = _engine(index)

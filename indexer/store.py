@@ -264,6 +264,21 @@ class ArticleSummary:
     chars: int
 
 
+@dataclass(frozen=True)
+class FeedbackRecord:
+    """What a reader said of one answer: helpful or not, with an optional comment."""
+
+    id: int
+    created_at: float  # Unix time
+    question: str
+    answer_text: str
+    article_id: str
+    start: int | None  # the answer's offset in the article, when the client sent it
+    helpful: bool
+    comment: str | None
+    channel: str  # where it was given: "web", "slack" or "api"
+
+
 class IndexStore:
     """SQLite + FAISS index in one directory. Thread-safe; one writer process at a time.
 
@@ -968,6 +983,45 @@ class IndexStore:
             self._save_faiss()
             self._seen_version = self._generation()
         self.refit_faiss()
+
+    # ---- feedback (kept with the index, never part of its generation) -------------------
+    def add_feedback(
+        self,
+        *,
+        question: str,
+        answer_text: str,
+        article_id: str,
+        helpful: bool,
+        comment: str | None = None,
+        start: int | None = None,
+        channel: str = "api",
+    ) -> FeedbackRecord:
+        """Store one piece of feedback; a short transaction that no indexer run waits on."""
+        now = time.time()
+        with self._lock, self._transaction() as db:
+            cur = db.execute(
+                "INSERT INTO feedback(created_at, question, answer_text, article_id, start,"
+                " helpful, comment, channel) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (now, question, answer_text, article_id, start, int(helpful), comment, channel),
+            )
+            rowid = int(cur.lastrowid)
+        return FeedbackRecord(
+            rowid, now, question, answer_text, article_id, start, helpful, comment, channel
+        )
+
+    def list_feedback(
+        self, offset: int = 0, limit: int = 100, helpful: bool | None = None
+    ) -> tuple[int, list[FeedbackRecord]]:
+        """(how many, a page of them oldest first), all or only the (not) helpful ones."""
+        where, args = ("", []) if helpful is None else ("WHERE helpful = ?", [int(helpful)])
+        with self._lock:
+            total = self._db.execute(f"SELECT count(*) FROM feedback {where}", args).fetchone()[0]
+            rows = self._db.execute(
+                "SELECT id, created_at, question, answer_text, article_id, start, helpful,"
+                f" comment, channel FROM feedback {where} ORDER BY id LIMIT ? OFFSET ?",
+                [*args, limit, offset],
+            ).fetchall()
+        return total, [FeedbackRecord(*r[:6], bool(r[6]), *r[7:]) for r in rows]
 
     def close(self) -> None:
         builder = self._lexical_builder

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qa.api.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
-from qa.api.routes import articles, ask, health
+from qa.api.routes import articles, ask, feedback, health
 from qa.engine import Engine
 from qa.settings import Settings
 
@@ -118,6 +118,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     app.include_router(ask.router)
     app.include_router(articles.router)
+    app.include_router(feedback.router)
     app.include_router(health.router)
 
     from web.routes import router as web_router

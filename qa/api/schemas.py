@@ -11,7 +11,7 @@ from indexer.dates import normalize_published
 
 _ERROR_DESCRIPTIONS = {
     400: "The body could not be parsed (not UTF-8, or nested too deeply).",
-    401: "The write needs `Authorization: Bearer <QA_API_KEY>`.",
+    401: "The request needs `Authorization: Bearer <QA_API_KEY>`.",
     403: "The API key is wrong.",
     404: "No such article.",
     413: "The request body is over the size limit (QA_MAX_BODY_BYTES).",
@@ -105,6 +105,46 @@ class ArticleIn(BaseModel):
     def _valid_unicode(self) -> ArticleIn:
         _check_unicode(self.model_dump())
         return self
+
+
+class FeedbackIn(BaseModel):
+    """Whether an answer helped, as ``POST /api/feedback`` takes it."""
+
+    question: str = Field(min_length=1, max_length=2000, description="The question asked.")
+    answer_text: str = Field(min_length=1, max_length=2000, description="The answer's `text`.")
+    article_id: str = Field(min_length=1, max_length=512, description="The answer's article.")
+    helpful: bool
+    comment: str | None = Field(default=None, max_length=2000)
+    start: int | None = Field(
+        default=None, ge=0, description="The answer's `start`, so the test set has its offset."
+    )
+    channel: Literal["web", "slack", "api"] = Field(
+        default="api", description="Where the feedback was given."
+    )
+
+    @model_validator(mode="after")
+    def _valid_unicode(self) -> FeedbackIn:
+        _check_unicode(self.model_dump())
+        return self
+
+
+class FeedbackOut(BaseModel):
+    id: int
+    created_at: str = Field(description="ISO 8601, UTC.")
+    question: str
+    answer_text: str
+    article_id: str
+    start: int | None
+    helpful: bool
+    comment: str | None
+    channel: str
+
+
+class FeedbackPage(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    items: list[FeedbackOut]
 
 
 class ArticleWriteResult(BaseModel):

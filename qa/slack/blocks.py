@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import quote as percent_encode
 
@@ -21,6 +22,9 @@ TITLE_CHARS = 150
 FALLBACK_CHARS = 1000
 URL_SAFE = ":/?#[]@!$&'()*+,;=%~"  # percent-encode only what breaks <url|title>: | < > space
 ZWSP = "\u200b"  # lets `*bold*` work next to letters, where Slack would not render it
+FEEDBACK_HELPFUL = "feedback_helpful"  # action ids of the feedback buttons
+FEEDBACK_NOT_HELPFUL = "feedback_not_helpful"
+BUTTON_VALUE_CHARS = 2000  # Slack's limit on a button's value
 
 
 def escape(text: str) -> str:
@@ -114,6 +118,39 @@ def newer_note(best: Answer, others: list[Answer]) -> str | None:
     return f":calendar: *A newer article answers differently:* {items}"
 
 
+def feedback_value(question: str, answer: Answer) -> str:
+    """What a feedback button carries: the question and where the answer is (the answer
+    text itself is read back from the index), as JSON under Slack's 2,000 characters."""
+    where = {"a": answer.article.id, "s": answer.start, "e": answer.end, "f": answer.field}
+    room = BUTTON_VALUE_CHARS - len(json.dumps({**where, "q": ""}))
+    q = question
+    while len(json.dumps(q)) - 2 > room:
+        q = q[: max(0, len(q) - (len(json.dumps(q)) - 2 - room) - 1)]
+    return json.dumps({**where, "q": q}, ensure_ascii=False)
+
+
+def feedback_actions(question: str, answer: Answer) -> Block:
+    """Helpful / not helpful buttons for ``answer`` (Slack sends them back, signed, as
+    ``block_actions``)."""
+    value = feedback_value(question, answer)
+    return {
+        "type": "actions",
+        "block_id": "feedback",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": action,
+                "text": {"type": "plain_text", "text": label, "emoji": True},
+                "value": value,
+            }
+            for action, label in (
+                (FEEDBACK_HELPFUL, ":thumbsup: Helpful"),
+                (FEEDBACK_NOT_HELPFUL, ":thumbsdown: Not helpful"),
+            )
+        ],
+    }
+
+
 def _section(mrkdwn: str) -> Block:
     return {"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn}}
 
@@ -156,6 +193,7 @@ def answer_blocks(result: AskResult, *, asked_by: str | None = None) -> tuple[st
     ]
     if extras:
         blocks.append(_context("*More sources*", *extras))
+    blocks.append(feedback_actions(result.question, best))
     fallback = f"{best.text}: “{best.quote}” ({best.article.title})"
     return escape(fallback[:FALLBACK_CHARS]), blocks
 

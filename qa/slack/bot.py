@@ -10,6 +10,7 @@ thing, and the answering itself runs in the bot's own thread pool.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -30,8 +31,16 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.webhook import WebhookClient
 
 from qa.engine import MAX_HISTORY, Engine, QuestionError
+from qa.feedback import UnknownArticleError, record_feedback
 from qa.settings import Settings
-from qa.slack.blocks import Block, answer_blocks, escape, notice_blocks
+from qa.slack.blocks import (
+    FEEDBACK_HELPFUL,
+    FEEDBACK_NOT_HELPFUL,
+    Block,
+    answer_blocks,
+    escape,
+    notice_blocks,
+)
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +160,8 @@ class SlackBot:
         app.event("app_mention")(self.on_mention)
         app.event("message")(self.on_message)
         app.command("/ask")(self.on_ask)
+        app.action(FEEDBACK_HELPFUL)(self.on_feedback)
+        app.action(FEEDBACK_NOT_HELPFUL)(self.on_feedback)
 
     # ---- listeners (bolt acks events before they run) ------------------------------------
     def on_mention(self, body: dict, event: dict, client: WebClient, context: BoltContext) -> None:
@@ -183,6 +194,41 @@ class SlackBot:
             return
         ack()
         self._submit(self._reply_to_command, command["response_url"], question, command["user_id"])
+
+    def on_feedback(self, ack: Ack, body: dict, action: dict, respond: Callable) -> None:
+        """A feedback button (a signed ``block_actions`` request): stored with the index as
+        the question, the answer read back from the article at its offsets, and helpful or
+        not; the person who clicked is thanked, and no one else sees it."""
+        ack()
+        helpful = action.get("action_id") == FEEDBACK_HELPFUL
+        engine = self.get_engine()
+        if engine is None:
+            respond(text=self._not_ready(), response_type="ephemeral", replace_original=False)
+            return
+        try:
+            where = json.loads(action.get("value") or "{}")
+            article = engine.get_article(str(where["a"]))
+            if article is None:
+                raise UnknownArticleError(str(where.get("a")))
+            field = article.title if where.get("f") == "title" else article.text
+            start, end = int(where["s"]), int(where["e"])
+            if not field[start:end]:
+                raise ValueError(f"no answer at [{start}, {end}) of {article.id!r}")
+            record_feedback(
+                engine,
+                question=str(where["q"]) or "?",
+                answer_text=field[start:end],
+                article_id=article.id,
+                helpful=helpful,
+                start=start if where.get("f") != "title" else None,
+                channel="slack",
+            )
+        except (ValueError, KeyError, TypeError, UnknownArticleError) as e:
+            log.warning("feedback not recorded: %s", e)
+            text = "I could not record that: the article is no longer in the index."
+        else:
+            text = "Thanks, noted as helpful." if helpful else "Thanks, noted as not helpful."
+        respond(text=text, response_type="ephemeral", replace_original=False)
 
     # ---- answering (in the bot's pool) ---------------------------------------------------
     def _reply(self, client: WebClient, context: BoltContext, event: dict, always: bool) -> None:

@@ -129,6 +129,9 @@ class SpyEngine:
         assert self.gate.wait(30), "the test never released the engine"
         return self.engine.ask(question, k=k, history=history)
 
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.engine, name)  # everything but ask: the engine itself
+
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from qa.settings import REPO_ROOT
@@ -10,6 +12,7 @@ from qa.slack.blocks import (
     ZWSP,
     answer_blocks,
     escape,
+    feedback_value,
     quote_mrkdwn,
     source_link,
 )
@@ -93,7 +96,7 @@ def test_answer_blocks_with_more_sources():
     fallback, blocks = answer_blocks(
         AskResult(question="q", found=True, took_ms=1, answers=answers)
     )
-    assert [b["type"] for b in blocks] == ["section", "context", "context"]
+    assert [b["type"] for b in blocks] == ["section", "context", "context", "actions"]
     assert blocks[0]["text"]["text"].startswith("> Q&amp;A")
     assert blocks[1]["elements"][0]["text"].endswith("· score 0.81")
     more = blocks[2]["elements"]
@@ -146,3 +149,18 @@ def test_source_link_opens_the_quote_when_the_answer_has_a_deep_link():
     assert source_link(deep) == (
         "<https://x.org/a?b=1&c=2#:~:text=paid%20%245%2C%20he%20said|Deals &amp; &lt;Steals&gt;>"
     )
+
+
+def test_feedback_buttons_carry_the_question_and_the_answer_place_under_slack_limits():
+    best = answer("$5")
+    _, blocks = answer_blocks(
+        AskResult(question="How much?", found=True, took_ms=1, answers=[best])
+    )
+    (actions,) = [b for b in blocks if b["type"] == "actions"]
+    values = {json.loads(e["value"])["q"] for e in actions["elements"]}
+    assert values == {"How much?"}
+    where = json.loads(actions["elements"][0]["value"])
+    assert (where["a"], where["s"], where["e"], where["f"]) == ("a1", best.start, best.end, "text")
+    for question in ("é" * 1990, '"' * 1990, "x" * 5000):
+        value = feedback_value(question, best)
+        assert len(value) <= 2000 and question.startswith(json.loads(value)["q"])

@@ -69,7 +69,8 @@ def mrkdwn(post: dict) -> str:
     for block in post["blocks"]:
         if "text" in block:
             texts.append(block["text"]["text"])
-        texts += [e["text"] for e in block.get("elements", [])]
+        for e in block.get("elements", []):  # mrkdwn, or a button's plain_text object
+            texts.append(e["text"] if isinstance(e["text"], str) else e["text"]["text"])
     return "\n".join(texts)
 
 

@@ -4,7 +4,9 @@ publish dates, follow-up questions, deep links to the quote and feedback."""
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
+import httpx
 from playwright.sync_api import Page, expect
 
 from tests.web.conftest import PageEvents
@@ -44,4 +46,37 @@ def test_a_follow_up_is_answered_from_the_conversation(page: Page, page_events: 
         "How many people has Pakistan arrested?",
         "How many of them were foreigners?",
     ]
+    assert page_events.errors == []
+
+
+def test_feedback_buttons_and_comment_reach_the_server(
+    page: Page, page_events: PageEvents, chat_server: str
+) -> None:
+    def stored() -> list[dict]:
+        return httpx.get(chat_server + "/api/feedback", params={"limit": 500}).json()["items"]
+
+    before = len(stored())
+    turn = ask(page, SEED_QUESTION)
+    best = turn.locator(".answer-primary")
+    best.get_by_role("button", name="👎 Not helpful").click()
+    expect(best.locator(".feedback-note")).to_have_text("Thanks for your feedback.")
+    expect(best.get_by_role("button", name="👎 Not helpful")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    best.get_by_label("What was wrong or right? (optional)").fill("It should say when.")
+    best.get_by_role("button", name="Send comment").click()
+    expect(best.locator(".feedback-note")).to_have_text("Thanks, your comment was sent.")
+    expect(best.locator(".feedback-form")).to_be_hidden()
+    records = stored()[before:]
+    assert [(r["helpful"], r["comment"], r["channel"]) for r in records] == [
+        (False, None, "web"),
+        (False, "It should say when.", "web"),
+    ]
+    answer = records[0]
+    article = httpx.get(
+        chat_server + "/api/articles/" + quote(answer["article_id"], safe="")
+    ).json()
+    start = answer["start"]
+    assert answer["question"] == SEED_QUESTION
+    assert article["text"][start : start + len(answer["answer_text"])] == answer["answer_text"]
     assert page_events.errors == []

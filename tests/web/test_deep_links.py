@@ -3,6 +3,7 @@ for the exact form (with "-", "&" and "," in the quote) and the textStart,textEn
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -54,10 +55,8 @@ def _visible_after_opening(browser, url: str, element_id: str) -> tuple[bool, fl
     page = context.new_page()
     page.goto(url)
     # The text fragment scroll runs after load: wait for it (or a second, when none comes).
-    try:
+    with contextlib.suppress(PlaywrightTimeoutError):
         page.wait_for_function("window.scrollY > 0", timeout=1000 if "#" not in url else 10_000)
-    except PlaywrightTimeoutError:
-        pass
     box = page.locator(f"#{element_id}").bounding_box()
     scrolled = page.evaluate("window.scrollY")
     context.close()

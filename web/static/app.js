@@ -378,7 +378,52 @@ function renderNewerOthers(best, others) {
   return el("p", { class: "newer" }, el("strong", {}, "A newer article answers differently: "), `${items.join("; ")}. See the other sources below.`);
 }
 
-function renderAnswer(answer, { primary, peers = [] }) {
+/** "Was this helpful?" buttons for one answer, then an optional comment; each choice is a
+ * POST /api/feedback (the server keeps the latest per question and answer). */
+function renderFeedback(answer, question) {
+  const note = el("span", { class: "feedback-note muted", role: "status" });
+  const yes = el("button", { type: "button", class: "link-button feedback-yes", "aria-pressed": "false" }, "👍 Helpful");
+  const no = el("button", { type: "button", class: "link-button feedback-no", "aria-pressed": "false" }, "👎 Not helpful");
+  const commentId = nextId("comment");
+  const comment = el("textarea", { id: commentId, class: "feedback-comment", rows: "2", maxlength: "2000" });
+  const form = el(
+    "form",
+    { class: "feedback-form", hidden: true },
+    el("label", { for: commentId, class: "field-label" }, "What was wrong or right? (optional)"),
+    comment,
+    el("button", { type: "submit", class: "button button-quiet" }, "Send comment"),
+  );
+  let helpful = null;
+  async function send(text) {
+    note.textContent = "Sending…";
+    try {
+      const body = { question, answer_text: answer.text, article_id: answer.article.id, helpful, comment: text || null, channel: "web" };
+      if (Number.isInteger(answer.start)) body.start = answer.start;
+      await fetchJson("/api/feedback", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+      note.textContent = text ? "Thanks, your comment was sent." : "Thanks for your feedback.";
+      return true;
+    } catch (error) {
+      note.textContent = `Could not send the feedback. ${describeError(error).message}`;
+      return false;
+    }
+  }
+  for (const [button, value] of [[yes, true], [no, false]]) {
+    button.addEventListener("click", async () => {
+      helpful = value;
+      yes.setAttribute("aria-pressed", String(value));
+      no.setAttribute("aria-pressed", String(!value));
+      if (await send(null)) form.hidden = false;
+    });
+  }
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = comment.value.trim();
+    if (text && (await send(text))) form.hidden = true;
+  });
+  return el("div", { class: "feedback" }, el("span", { class: "muted" }, "Was this helpful? "), yes, " ", no, " ", note, form);
+}
+
+function renderAnswer(answer, { primary, peers = [], question = "" }) {
   const contextId = nextId("context");
   const toggle = el(
     "button",
@@ -396,6 +441,7 @@ function renderAnswer(answer, { primary, peers = [] }) {
     el("p", { class: "source" }, el("span", { class: "muted" }, "Source: "), articleLink(answer.article, answer.link), renderPublished(answer.article.published)),
     renderNewer(answer, peers),
     el("div", { class: "answer-tools" }, toggle, score),
+    renderFeedback(answer, question),
     panel,
   );
 }
@@ -462,7 +508,7 @@ function renderReply(turn) {
     "div",
     { class: "bubble bubble-reply bubble-answer" },
     el("p", { class: "sr-only" }, `Answer: ${best.text}`),
-    renderAnswer(best, { primary: true, peers: result.answers }),
+    renderAnswer(best, { primary: true, peers: result.answers, question: turn.question }),
     renderNewerOthers(best, others),
   );
   if (others.length) {
@@ -472,7 +518,7 @@ function renderReply(turn) {
         "details",
         { class: "others" },
         el("summary", {}, label),
-        el("ol", { class: "others-list" }, others.map((a) => el("li", {}, renderAnswer(a, { primary: false, peers: result.answers })))),
+        el("ol", { class: "others-list" }, others.map((a) => el("li", {}, renderAnswer(a, { primary: false, peers: result.answers, question: turn.question })))),
       ),
     );
   }
