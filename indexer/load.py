@@ -49,6 +49,7 @@ __all__ = [
     "SUPPORTED_SUFFIXES",
     "LoadError",
     "article_id_for_url",
+    "decode_text",
     "load_html",
     "load_path",
     "load_paths",
@@ -193,6 +194,20 @@ def _decode(data: bytes) -> tuple[str, str | None]:
     if controls > len(head) * 0.05:
         raise _Problem("looks like a binary file")
     return text, encoding
+
+
+def decode_text(data: bytes, charset: str | None = None) -> str:
+    """Bytes from the web as text: by the declared ``charset`` when it decodes them, else
+    as a file would be (byte-order marks, UTF-8, then legacy encodings)."""
+    if charset:
+        try:
+            return data.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            pass  # a wrong or unknown label: guess as for a file
+    try:
+        return _decode_bytes(data)[0]
+    except _Problem:
+        return data.decode("utf-8", errors="replace")
 
 
 def _decode_bytes(data: bytes) -> tuple[str, str | None]:

@@ -113,11 +113,13 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE articles ADD COLUMN published TEXT",
         "CREATE INDEX IF NOT EXISTS articles_published ON articles(published)",
         # Every URL fetched for the index (pages, feeds, sitemaps): what a conditional
-        # request sends, the body hash, and whether `qa-index refresh` re-reads it (root).
+        # request sends, the body hash, the feed or sitemap it came from, and whether
+        # `qa-index refresh` re-reads it (root: a URL given to `qa-index add`).
         """CREATE TABLE IF NOT EXISTS url_sources (
             url TEXT PRIMARY KEY,
             kind TEXT NOT NULL,
             root INTEGER NOT NULL DEFAULT 0,
+            parent TEXT,
             allow_private INTEGER NOT NULL DEFAULT 0,
             etag TEXT,
             last_modified TEXT,
@@ -125,6 +127,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             article_id TEXT,
             checked_at REAL NOT NULL
         )""",
+        "CREATE INDEX IF NOT EXISTS url_sources_parent ON url_sources(parent)",
         # What readers said of answers; kept with the index, exported as a test set.
         """CREATE TABLE IF NOT EXISTS feedback (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -262,6 +265,32 @@ class ArticleSummary:
     url: str | None
     passages: int
     chars: int
+
+
+@dataclass(frozen=True)
+class UrlSource:
+    """What the index remembers of a URL it fetched (see :mod:`indexer.web`)."""
+
+    url: str
+    kind: str  # "page", "feed" or "sitemap"
+    root: bool  # given to `qa-index add` (or POST /api/sources): `refresh` re-reads it
+    parent: str | None  # the feed or sitemap it was found in
+    allow_private: bool  # whether it may be fetched from a private or loopback address
+    etag: str | None
+    last_modified: str | None
+    content_hash: str | None  # of the body, to skip an unchanged one without a 304
+    article_id: str | None  # the article a page became
+    checked_at: float  # Unix time of the last fetch
+
+
+_URL_SOURCE_COLUMNS = (
+    "url, kind, root, parent, allow_private, etag, last_modified, content_hash, article_id,"
+    " checked_at"
+)
+
+
+def _url_source(row: Sequence) -> UrlSource:
+    return UrlSource(row[0], row[1], bool(row[2]), row[3], bool(row[4]), *row[5:])
 
 
 @dataclass(frozen=True)
@@ -983,6 +1012,65 @@ class IndexStore:
             self._save_faiss()
             self._seen_version = self._generation()
         self.refit_faiss()
+
+    # ---- URL sources (never part of the index's generation) ------------------------------
+    def url_sources(
+        self, *, roots_only: bool = False, parent: str | None = None
+    ) -> list[UrlSource]:
+        """The URLs fetched for the index (only those given by the user, or only those found
+        in the feed or sitemap ``parent``), in URL order."""
+        where, args = [], []
+        if roots_only:
+            where.append("root = 1")
+        if parent is not None:
+            where.append("parent = ?")
+            args.append(parent)
+        sql = f"SELECT {_URL_SOURCE_COLUMNS} FROM url_sources"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY url", args).fetchall()
+        return [_url_source(r) for r in rows]
+
+    def url_source(self, url: str) -> UrlSource | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_URL_SOURCE_COLUMNS} FROM url_sources WHERE url = ?", (url,)
+            ).fetchone()
+        return _url_source(row) if row else None
+
+    def save_url_sources(self, sources: Iterable[UrlSource]) -> None:
+        """Record these fetches (one transaction). A URL once given by the user stays a root,
+        and may keep being fetched from a private address if it could be."""
+        rows = [
+            (
+                s.url,
+                s.kind,
+                int(s.root),
+                s.parent,
+                int(s.allow_private),
+                s.etag,
+                s.last_modified,
+                s.content_hash,
+                s.article_id,
+                s.checked_at,
+            )
+            for s in sources
+        ]
+        if not rows:
+            return
+        with self._lock, self._transaction() as db:
+            db.executemany(
+                f"INSERT INTO url_sources({_URL_SOURCE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT(url) DO UPDATE SET kind=excluded.kind,"
+                " root=max(root, excluded.root), parent=coalesce(excluded.parent, parent),"
+                " allow_private=max(allow_private, excluded.allow_private),"
+                " etag=excluded.etag, last_modified=excluded.last_modified,"
+                " content_hash=excluded.content_hash,"
+                " article_id=coalesce(excluded.article_id, article_id),"
+                " checked_at=excluded.checked_at",
+                rows,
+            )
 
     # ---- feedback (kept with the index, never part of its generation) -------------------
     def add_feedback(

@@ -128,6 +128,37 @@ class FeedbackIn(BaseModel):
         return self
 
 
+class SourcesIn(BaseModel):
+    urls: list[str] = Field(
+        min_length=1,
+        max_length=20,
+        description="http(s) URLs of pages, RSS/Atom feeds or sitemaps, e.g. "
+        "[\"https://news.example/feed.xml\"].",
+    )
+
+    @field_validator("urls")
+    @classmethod
+    def _web_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if len(url) > 4000 or not url.lower().startswith(("http://", "https://")):
+                raise ValueError(f"not an http(s) URL (at most 4,000 characters): {url[:100]!r}")
+        return [url.strip() for url in urls]
+
+
+class SourceError(BaseModel):
+    url: str
+    message: str
+
+
+class SourcesResult(BaseModel):
+    added: list[str] = Field(description="Ids of the articles added.")
+    updated: list[str]
+    unchanged: list[str]
+    not_modified: list[str] = Field(description="URLs that answered 304 or the same bytes.")
+    errors: list[SourceError]
+    passages_embedded: int
+
+
 class FeedbackOut(BaseModel):
     id: int
     created_at: str = Field(description="ISO 8601, UTC.")
