@@ -25,6 +25,11 @@ ZWSP = "\u200b"  # lets `*bold*` work next to letters, where Slack would not ren
 FEEDBACK_HELPFUL = "feedback_helpful"  # action ids of the feedback buttons
 FEEDBACK_NOT_HELPFUL = "feedback_not_helpful"
 BUTTON_VALUE_CHARS = 2000  # Slack's limit on a button's value
+# Slack's Block Kit limits: a section's text, a context's elements, a message's blocks.
+SECTION_CHARS = 3000
+CONTEXT_ELEMENTS = 10
+MESSAGE_BLOCKS = 50
+CONTINUED = "(continued)"
 
 
 def escape(text: str) -> str:
@@ -177,7 +182,7 @@ def answer_blocks(result: AskResult, *, asked_by: str | None = None) -> tuple[st
     """
     head = _asked(asked_by, result.question)
     if not result.found or not result.answers:
-        return NOT_FOUND, [*head, _section(NOT_FOUND)]
+        return NOT_FOUND, fit_blocks([*head, _section(NOT_FOUND)])
     best, *more = result.answers
     blocks = [
         *head,
@@ -195,9 +200,53 @@ def answer_blocks(result: AskResult, *, asked_by: str | None = None) -> tuple[st
         blocks.append(_context("*More sources*", *extras))
     blocks.append(feedback_actions(result.question, best))
     fallback = f"{best.text}: “{best.quote}” ({best.article.title})"
-    return escape(fallback[:FALLBACK_CHARS]), blocks
+    return escape(fallback[:FALLBACK_CHARS]), fit_blocks(blocks)
 
 
 def notice_blocks(text: str) -> tuple[str, list[Block]]:
     """A one-line reply (usage hint, "still starting", errors), already mrkdwn."""
-    return text, [_section(text)]
+    return text[:FALLBACK_CHARS], fit_blocks([_section(text)])
+
+
+def split_mrkdwn(text: str, limit: int = SECTION_CHARS) -> list[str]:
+    """``text`` in pieces of at most ``limit`` characters: at a line break, else a space,
+    else anywhere but inside an escape (``&amp;``)."""
+    pieces = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit + 1)
+        if cut <= 0:
+            cut = text.rfind(" ", 0, limit + 1)
+        if cut <= 0:
+            cut = limit
+            amp = text.rfind("&", max(0, cut - 4), cut)
+            if amp > 0 and ";" not in text[amp:cut]:
+                cut = amp  # not inside &amp; / &lt; / &gt;
+        pieces.append(text[:cut])
+        text = text[cut + 1 :] if text[cut : cut + 1] in ("\n", " ") else text[cut:]
+    pieces.append(text)
+    return [p for p in pieces if p]
+
+
+def fit_blocks(blocks: list[Block]) -> list[Block]:
+    """``blocks`` within Slack's limits for blocks: a long section becomes several, a
+    context's elements are cut to its limits (10, each at most 3,000 characters)."""
+    fitted: list[Block] = []
+    for block in blocks:
+        if block["type"] == "section" and len(block["text"]["text"]) > SECTION_CHARS:
+            fitted += [_section(piece) for piece in split_mrkdwn(block["text"]["text"])]
+        elif block["type"] == "context":
+            elements = [
+                {**e, "text": split_mrkdwn(e["text"])[0]} if e.get("type") == "mrkdwn" else e
+                for e in block["elements"]
+            ]
+            for lo in range(0, len(elements), CONTEXT_ELEMENTS):
+                fitted.append({**block, "elements": elements[lo : lo + CONTEXT_ELEMENTS]})
+        else:
+            fitted.append(block)
+    return fitted
+
+
+def split_messages(text: str, blocks: list[Block]) -> list[tuple[str, list[Block]]]:
+    """One reply as messages of at most 50 blocks each (the first keeps ``text``)."""
+    groups = [blocks[lo : lo + MESSAGE_BLOCKS] for lo in range(0, len(blocks), MESSAGE_BLOCKS)]
+    return [(text if n == 0 else CONTINUED, group) for n, group in enumerate(groups or [[]])]

@@ -15,8 +15,9 @@ import logging
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, BoltResponse
@@ -40,6 +41,7 @@ from qa.slack.blocks import (
     answer_blocks,
     escape,
     notice_blocks,
+    split_messages,
 )
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,8 @@ log = logging.getLogger(__name__)
 STARTING = "I'm still starting up: try again in a minute."
 BROKEN = "I can't answer right now: the service failed to start (its logs say why)."
 FAILED = "Something went wrong while answering that. Try again in a minute."
+LOOKING = "Looking through the articles…"
+LOOKING_REACTION = "eyes"  # on the question while it is being answered
 USAGE = (
     "Ask me about the articles: mention me with a question, "
     "e.g. `@qa How many people has Pakistan arrested?`, or type `/ask` and your question."
@@ -164,18 +168,29 @@ class SlackBot:
         app.action(FEEDBACK_NOT_HELPFUL)(self.on_feedback)
 
     # ---- listeners (bolt acks events before they run) ------------------------------------
+    @staticmethod
+    def from_a_bot(event: dict, context: BoltContext) -> bool:
+        """Whether an event comes from a bot (this one or another), or is not a person's new
+        message (an edit, a deletion, a join): never answered, so bots never talk in loops."""
+        mine = {context.bot_user_id, context.bot_id} - {None}
+        return bool(
+            event.get("bot_id")
+            or event.get("bot_profile")
+            or event.get("subtype")
+            or not event.get("user")
+            or event.get("user") in mine
+        )
+
     def on_mention(self, body: dict, event: dict, client: WebClient, context: BoltContext) -> None:
         """``@qa question`` in a channel: answer in its thread (a follow-up if in one)."""
-        if event.get("bot_id") or event.get("subtype"):
+        if self.from_a_bot(event, context):
             return
         if self._claim(body, event["channel"], event["ts"]):
             self._submit(self._reply, client, context, event, True)
 
     def on_message(self, body: dict, event: dict, client: WebClient, context: BoltContext) -> None:
         """DMs, and question replies in threads the bot answered (follow-ups)."""
-        if event.get("subtype") or event.get("bot_id") or not event.get("user"):
-            return
-        if event["user"] == context.bot_user_id:
+        if self.from_a_bot(event, context):
             return
         text = event.get("text") or ""
         if event.get("channel_type") != "im":
@@ -192,7 +207,7 @@ class SlackBot:
         if not question or self.get_engine() is None:
             ack(text=USAGE if not question else self._not_ready())
             return
-        ack()
+        ack(text=LOOKING)  # only the asker sees it; the answer goes to the channel
         self._submit(self._reply_to_command, command["response_url"], question, command["user_id"])
 
     def on_feedback(self, ack: Ack, body: dict, action: dict, respond: Callable) -> None:
@@ -241,7 +256,8 @@ class SlackBot:
         if history is None and not always:
             return  # not a thread the bot answered
         question = plain_question(event.get("text") or "")
-        self._answer(client, channel, thread_ts, question, history or [])
+        with self._looking(client, channel, ts):
+            self._answer(client, channel, thread_ts, question, history or [])
 
     def _reply_to_command(self, url: str, question: str, user: str) -> None:
         engine = self.get_engine()
@@ -259,6 +275,29 @@ class SlackBot:
             self._respond(url, *answer_blocks(result, asked_by=user), in_channel=True)
 
     # ---- helpers -------------------------------------------------------------------------
+    @contextmanager
+    def _looking(self, client: WebClient, channel: str, ts: str) -> Iterator[None]:
+        """An :eyes: reaction on the question while it is answered ("I'm looking"); taken
+        off when the reply is posted. Without the reactions:write scope it is skipped."""
+        shown = self._react(client.reactions_add, channel, ts)
+        try:
+            yield
+        finally:
+            if shown:
+                self._react(client.reactions_remove, channel, ts)
+
+    @staticmethod
+    def _react(call: Callable[..., Any], channel: str, ts: str) -> bool:
+        try:
+            call(channel=channel, timestamp=ts, name=LOOKING_REACTION)
+        except SlackApiError as e:
+            log.info("no 'looking' reaction in %s: %s", channel, e.response.get("error"))
+            return False
+        except OSError as e:  # cosmetic: never in the way of the answer
+            log.info("no 'looking' reaction in %s: %s", channel, e)
+            return False
+        return True
+
     def _submit(self, fn: Callable[..., None], *args: Any) -> None:
         """Run ``fn(*args)`` in the bot's pool; log what it raises."""
 
@@ -339,26 +378,31 @@ class SlackBot:
     def _post(
         self, client: WebClient, channel: str, thread_ts: str, text: str, blocks: list[Block]
     ) -> None:
-        try:
-            client.chat_postMessage(
-                channel=channel,
-                thread_ts=thread_ts,
-                text=text,
-                blocks=blocks,
-                unfurl_links=False,
-                unfurl_media=False,
-            )
-        except SlackApiError as e:
-            log.error("chat.postMessage to %s failed: %s", channel, e.response.get("error"))
+        """Post a reply in the thread: one message, or several when it has over 50 blocks."""
+        for part_text, part_blocks in split_messages(text, blocks):
+            try:
+                client.chat_postMessage(
+                    channel=channel,
+                    thread_ts=thread_ts,
+                    text=part_text,
+                    blocks=part_blocks,
+                    unfurl_links=False,
+                    unfurl_media=False,
+                )
+            except SlackApiError as e:
+                log.error("chat.postMessage to %s failed: %s", channel, e.response.get("error"))
+                return
 
     def _respond(
         self, url: str, text: str, blocks: list[Block], *, in_channel: bool = False
     ) -> None:
         webhook = WebhookClient(url, retry_handlers=retry_handlers())
         kind = "in_channel" if in_channel else "ephemeral"
-        response = webhook.send(response_type=kind, text=text, blocks=blocks)
-        if response.status_code != 200:
-            log.error("response_url answered %s: %s", response.status_code, response.body)
+        for part_text, part_blocks in split_messages(text, blocks):
+            response = webhook.send(response_type=kind, text=part_text, blocks=part_blocks)
+            if response.status_code != 200:
+                log.error("response_url answered %s: %s", response.status_code, response.body)
+                return
 
 
 def make_bolt_app(

@@ -42,6 +42,7 @@ class SlackStandIn(ThreadingHTTPServer):
         self.throttle = 0
         self.throttled = 0
         self.replies: dict[str, list[dict[str, Any]]] = {}
+        self.refuse: dict[str, str] = {}  # Web API method -> the error it answers with
         self.changed = threading.Condition()
 
     @property
@@ -91,7 +92,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
             return
         self.server.record(self.path, body)
-        if self.path.startswith("/commands/"):
+        if method in self.server.refuse:
+            self._send(200, {"ok": False, "error": self.server.refuse[method]})
+        elif self.path.startswith("/commands/"):
             self._send(200, None)
         elif method == "auth.test":
             self._send(200, {"ok": True, "user_id": BOT_USER, "bot_id": BOT_ID, "team_id": "T1"})
