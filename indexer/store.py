@@ -715,15 +715,18 @@ class IndexStore:
         return {r[0]: StoredPassage(*r) for r in rows}
 
     def article_refs(self, article_ids: Iterable[str]) -> dict[str, tuple[str, str | None]]:
+        return {r[0]: (r[1], r[2]) for r in self._article_rows(article_ids, "id, title, url")}
+
+    def _article_rows(self, article_ids: Iterable[str], columns: str) -> list[tuple]:
+        """``columns`` of the stored articles among ``article_ids``."""
         ids = list(set(article_ids))
         if not ids:
-            return {}
+            return []
         marks = ",".join("?" * len(ids))
         with self._lock:
-            rows = self._db.execute(
-                f"SELECT id, title, url FROM articles WHERE id IN ({marks})", ids
+            return self._db.execute(
+                f"SELECT {columns} FROM articles WHERE id IN ({marks})", ids
             ).fetchall()
-        return {r[0]: (r[1], r[2]) for r in rows}
 
     def search_dense(
         self, query: np.ndarray, n: int, within: np.ndarray | None = None
@@ -815,15 +818,7 @@ class IndexStore:
 
     def article_dates(self, article_ids: Iterable[str]) -> dict[str, str | None]:
         """id → published (None when unknown) of these articles."""
-        ids = list(set(article_ids))
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT id, published FROM articles WHERE id IN ({marks})", ids
-            ).fetchall()
-        return {r[0]: r[1] for r in rows}
+        return dict(self._article_rows(article_ids, "id, published"))
 
     def lexical(self) -> LexicalIndex | None:
         """The BM25 index of the current generation, if it has been built (by any process)."""

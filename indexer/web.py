@@ -15,7 +15,7 @@ page is re-indexed, and only its new passages embedded. Pages that leave a feed 
 articles (a feed shows only the latest items).
 
 >>> with Fetcher() as fetcher:  # doctest: +SKIP
-...     report = index_urls(indexer, ["https://example.org/feed.xml"], lambda _: fetcher)
+...     report = index_urls(indexer, [("https://example.org/feed.xml", False)], lambda _: fetcher)
 """
 
 from __future__ import annotations
@@ -342,59 +342,27 @@ def _sitemap_entries(fetched: Fetched, max_bytes: int) -> list[_Child]:
 
 def index_urls(
     indexer: Indexer,
-    urls: Sequence[str],
+    sources: Sequence[tuple[str, bool]],
     fetcher_for: FetcherFor,
     *,
-    allow_private: bool,
     max_pages: int = DEFAULT_MAX_PAGES,
     max_bytes: int = 5_000_000,
     on_planned: Callable[[int], None] | None = None,
     progress: Progress | None = None,
     update_bm25: bool = True,
 ) -> WebReport:
-    """Fetch ``urls`` (pages, feeds, sitemaps) and index their new or changed pages.
+    """Fetch URLs (pages, feeds, sitemaps) and index their new or changed pages.
 
     Args:
         indexer: writes to the index.
-        urls: what the user gave; each is re-read by :func:`refresh_sources` later.
+        sources: (URL, whether it may be on a private or loopback address) pairs: URLs the
+            user gives, or :func:`url_roots` to re-read them.
         fetcher_for: a fetcher by whether private addresses may be fetched.
-        allow_private: whether these URLs may be on private or loopback addresses.
         max_pages, max_bytes: see :class:`WebReader`.
         on_planned, progress, update_bm25: as for :meth:`Indexer.add`.
     """
     reader = WebReader(indexer.store, fetcher_for, max_pages=max_pages, max_bytes=max_bytes)
-    items = chain.from_iterable(reader.read(u, allow_private=allow_private) for u in urls)
-    return _index(indexer, reader, items, on_planned, progress, update_bm25)
-
-
-def refresh_sources(
-    indexer: Indexer,
-    fetcher_for: FetcherFor,
-    *,
-    max_pages: int = DEFAULT_MAX_PAGES,
-    max_bytes: int = 5_000_000,
-    on_planned: Callable[[int], None] | None = None,
-    progress: Progress | None = None,
-    update_bm25: bool = True,
-) -> WebReport:
-    """Re-read every URL given to :func:`index_urls` (each with the address rule it was
-    added under) and index what is new or changed."""
-    reader = WebReader(indexer.store, fetcher_for, max_pages=max_pages, max_bytes=max_bytes)
-    roots = indexer.store.url_sources(roots_only=True)
-    items = chain.from_iterable(
-        reader.read(root.url, allow_private=root.allow_private) for root in roots
-    )
-    return _index(indexer, reader, items, on_planned, progress, update_bm25)
-
-
-def _index(
-    indexer: Indexer,
-    reader: WebReader,
-    items: Iterator,
-    on_planned: Callable[[int], None] | None,
-    progress: Progress | None,
-    update_bm25: bool,
-) -> WebReport:
+    items = chain.from_iterable(reader.read(url, allow_private=ok) for url, ok in sources)
     add = indexer.add(items, on_planned=on_planned, progress=progress, update_bm25=update_bm25)
     reader.save(add)
     report = reader.report
@@ -402,6 +370,11 @@ def _index(
     report.errors = list(add.errors)
     add.errors = []
     return report
+
+
+def url_roots(store: IndexStore) -> list[tuple[str, bool]]:
+    """Every URL the user gave, with the address rule it was given under (for a refresh)."""
+    return [(root.url, root.allow_private) for root in store.url_sources(roots_only=True)]
 
 
 __all__ = [
@@ -412,5 +385,5 @@ __all__ = [
     "WebReport",
     "index_urls",
     "kind_of",
-    "refresh_sources",
+    "url_roots",
 ]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from indexer.fetch import DEFAULT_USER_AGENT, Fetcher, FetchPolicy
 from indexer.pipeline import Progress
-from indexer.web import WebReport, index_urls, refresh_sources
+from indexer.web import WebReport, index_urls, url_roots
 from qa.settings import Settings
 
 if TYPE_CHECKING:
@@ -68,19 +68,11 @@ def add_urls(
     progress: Progress | None = None,
     update_bm25: bool = True,
 ) -> WebReport:
-    """Index the pages of ``urls`` (pages, feeds, sitemaps) into ``engine``'s index."""
-    with _fetchers(engine.settings) as fetcher_for:
-        return index_urls(
-            engine.indexer,
-            urls,
-            fetcher_for,
-            allow_private=allow_private,
-            max_pages=engine.settings.fetch_max_pages,
-            max_bytes=engine.settings.fetch_max_bytes,
-            on_planned=on_planned,
-            progress=progress,
-            update_bm25=update_bm25,
-        )
+    """Index the pages of ``urls`` (pages, feeds, sitemaps) into ``engine``'s index; a
+    refresh re-reads them later. ``on_planned``, ``progress``, ``update_bm25``: as for
+    :meth:`Engine.add`."""
+    sources = [(url, allow_private) for url in urls]
+    return _read(engine, sources, on_planned, progress, update_bm25)
 
 
 def refresh(
@@ -90,10 +82,22 @@ def refresh(
     progress: Progress | None = None,
     update_bm25: bool = True,
 ) -> WebReport:
-    """Re-read every URL source of ``engine``'s index; index what is new or changed."""
+    """Re-read every URL source of ``engine``'s index, each under the address rule it was
+    added with; index what is new or changed."""
+    return _read(engine, url_roots(engine.store), on_planned, progress, update_bm25)
+
+
+def _read(
+    engine: Engine,
+    sources: Sequence[tuple[str, bool]],
+    on_planned: Callable[[int], None] | None,
+    progress: Progress | None,
+    update_bm25: bool,
+) -> WebReport:
     with _fetchers(engine.settings) as fetcher_for:
-        return refresh_sources(
+        return index_urls(
             engine.indexer,
+            sources,
             fetcher_for,
             max_pages=engine.settings.fetch_max_pages,
             max_bytes=engine.settings.fetch_max_bytes,

@@ -133,7 +133,7 @@ class SourcesIn(BaseModel):
         min_length=1,
         max_length=20,
         description="http(s) URLs of pages, RSS/Atom feeds or sitemaps, e.g. "
-        "[\"https://news.example/feed.xml\"].",
+        '["https://news.example/feed.xml"].',
     )
 
     @field_validator("urls")

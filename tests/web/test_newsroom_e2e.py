@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.indexer.site import LocalSite, Route, article_page, rss, serve
-from tests.web.conftest import READY_TIMEOUT_S, _free_port, _script
+from tests.indexer.site import LocalSite, Route, article_page, rss
+from tests.web.conftest import _script, running_qa_serve
 
 pytestmark = pytest.mark.slow
 
@@ -83,14 +83,6 @@ def publish(site: LocalSite, pages: list[str]) -> None:
 
 
 @pytest.fixture
-def site() -> Iterator[LocalSite]:
-    server = serve()
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture
 def server(
     site: LocalSite, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[tuple[str, Path]]:
@@ -104,36 +96,9 @@ def server(
     assert added.returncode == 0, added.stdout + added.stderr
     assert "from the web: 2 added, 0 updated, 0 unchanged, 0 not modified" in added.stdout
 
-    port = _free_port()
-    log_path = tmp_path / "qa-serve.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [_script("qa-serve"), "--index", str(index), "--port", str(port)],
-            env=_env(**({"QA_REFRESH_MINUTES": str(refresh_minutes)} if refresh_minutes else {})),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            assert process.poll() is None, log_path.read_text()[-4000:]
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, log_path.read_text()[-4000:]
-            time.sleep(0.5)
+    env = _env(**({"QA_REFRESH_MINUTES": str(refresh_minutes)} if refresh_minutes else {}))
+    with running_qa_serve(index, env, tmp_path / "qa-serve.log") as base:
         yield base, index
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
 
 
 def ask(base: str, question: str, **extra: object) -> dict:

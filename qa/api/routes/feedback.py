@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -16,18 +17,8 @@ router = APIRouter(prefix="/api/feedback", tags=["feedback"])
 
 
 def _out(record: FeedbackRecord) -> FeedbackOut:
-    created = datetime.fromtimestamp(record.created_at, UTC).isoformat(timespec="seconds")
-    return FeedbackOut(
-        id=record.id,
-        created_at=created.replace("+00:00", "Z"),
-        question=record.question,
-        answer_text=record.answer_text,
-        article_id=record.article_id,
-        start=record.start,
-        helpful=record.helpful,
-        comment=record.comment,
-        channel=record.channel,
-    )
+    created = datetime.fromtimestamp(record.created_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return FeedbackOut(**{**dataclasses.asdict(record), "created_at": created})
 
 
 @router.post(
@@ -39,16 +30,7 @@ def _out(record: FeedbackRecord) -> FeedbackOut:
 )
 def post_feedback(body: FeedbackIn, engine: EngineDep) -> FeedbackOut:
     try:
-        record = record_feedback(
-            engine,
-            question=body.question,
-            answer_text=body.answer_text,
-            article_id=body.article_id,
-            helpful=body.helpful,
-            comment=body.comment,
-            start=body.start,
-            channel=body.channel,
-        )
+        record = record_feedback(engine, **body.model_dump())
     except UnknownArticleError as e:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(e)) from None
     return _out(record)

@@ -3,7 +3,6 @@ addresses refused unless ``QA_ALLOW_PRIVATE_URLS=true``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ from fastapi.testclient import TestClient
 from qa.api.app import create_app
 from qa.engine import Engine
 from qa.settings import Settings
-from tests.indexer.site import LocalSite, Route, article_page, serve
+from tests.indexer.site import LocalSite, Route, article_page
 
 KEY = "s3cret-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -20,12 +19,9 @@ FERRY = ["The harbour ferry carried 4,812 passengers on Sunday, the port said."]
 
 
 @pytest.fixture
-def site() -> Iterator[LocalSite]:
-    server = serve()
-    server.routes["/ferry.html"] = Route(article_page("Ferry record", FERRY), etag='"1"')
-    yield server
-    server.shutdown()
-    server.server_close()
+def site(site: LocalSite) -> LocalSite:
+    site.routes["/ferry.html"] = Route(article_page("Ferry record", FERRY), etag='"1"')
+    return site
 
 
 def client_for(directory: Path, **settings: object) -> TestClient:
