@@ -403,7 +403,8 @@ function renderFeedback(answer, question) {
       note.textContent = text ? "Thanks, your comment was sent." : "Thanks for your feedback.";
       return true;
     } catch (error) {
-      note.textContent = `Could not send the feedback. ${describeError(error).message}`;
+      const why = error instanceof ApiError && error.detail ? `: ${error.detail}.` : `. ${describeError(error).message}`;
+      note.textContent = `Could not send the feedback${why}`;
       return false;
     }
   }
