@@ -382,8 +382,8 @@ function renderNewerOthers(best, others) {
  * POST /api/feedback (the server keeps the latest per question and answer). */
 function renderFeedback(answer, question) {
   const note = el("span", { class: "feedback-note muted", role: "status" });
-  const yes = el("button", { type: "button", class: "link-button feedback-yes", "aria-pressed": "false" }, "👍 Helpful");
-  const no = el("button", { type: "button", class: "link-button feedback-no", "aria-pressed": "false" }, "👎 Not helpful");
+  const yes = el("button", { type: "button", class: "link-button feedback-yes", "aria-pressed": "false" }, "Helpful");
+  const no = el("button", { type: "button", class: "link-button feedback-no", "aria-pressed": "false" }, "Not helpful");
   const commentId = nextId("comment");
   const comment = el("textarea", { id: commentId, class: "feedback-comment", rows: "2", maxlength: "2000" });
   const form = el(
