@@ -60,9 +60,7 @@ def test_feedback_buttons_and_comment_reach_the_server(
     best = turn.locator(".answer-primary")
     best.get_by_role("button", name="Not helpful").click()
     expect(best.locator(".feedback-note")).to_have_text("Thanks for your feedback.")
-    expect(best.get_by_role("button", name="Not helpful")).to_have_attribute(
-        "aria-pressed", "true"
-    )
+    expect(best.get_by_role("button", name="Not helpful")).to_have_attribute("aria-pressed", "true")
     best.get_by_label("What was wrong or right? (optional)").fill("It should say when.")
     best.get_by_role("button", name="Send comment").click()
     expect(best.locator(".feedback-note")).to_have_text("Thanks, your comment was sent.")
