@@ -143,6 +143,31 @@ class Settings(BaseSettings):
         default=20_000_000, description="Files (JSONL: lines) over this are reported, not indexed."
     )
 
+    # Web sources (qa-index add URL..., qa-index refresh, POST /api/sources)
+    fetch_user_agent: str | None = Field(
+        default=None,
+        description="The User-Agent of every request, and the name robots.txt rules are read "
+        "for (default: indexer.fetch.DEFAULT_USER_AGENT, 'article-qa/0.1 (...)').",
+    )
+    fetch_timeout_s: float = Field(default=15.0, gt=0, description="Per request, all told.")
+    fetch_max_bytes: int = Field(default=5_000_000, ge=1, description="Per body, unpacked.")
+    fetch_max_redirects: int = Field(default=5, ge=0)
+    fetch_host_interval_s: float = Field(
+        default=1.0, ge=0, description="Between two requests to one host (or its Crawl-delay)."
+    )
+    fetch_max_pages: int = Field(
+        default=500, ge=1, description="Pages read per URL given (a feed's or sitemap's)."
+    )
+    allow_private_urls: bool = Field(
+        default=False,
+        description="Let the HTTP API fetch loopback and private addresses (the CLI always may).",
+    )
+    refresh_minutes: float | None = Field(
+        default=None,
+        gt=0,
+        description="qa-serve re-reads every URL source this often (unset: never).",
+    )
+
     # Slack (standard Slack variable names, no QA_ prefix)
     slack_bot_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "QA_SLACK_BOT_TOKEN")

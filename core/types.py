@@ -19,6 +19,10 @@ class Article(BaseModel):
     text: str
     meta: dict[str, Any] = Field(default_factory=dict)
     source: str | None = Field(default=None, description="Where it was loaded from (file path).")
+    published: str | None = Field(
+        default=None,
+        description="When it was published: ISO 8601, a date or a UTC date-time (null: unknown).",
+    )
 
     def field_text(self, field: str) -> str:
         """The text an answer's offsets point into: ``text``, or ``title`` for a headline."""
@@ -28,7 +32,9 @@ class Article(BaseModel):
     def content_hash(self) -> str:
         """Hash of what we index, so an unchanged article is recognised and skipped."""
         h = hashlib.sha256()
-        for part in (self.title, self.url or "", self.text):
+        # The date only when known, so articles without one keep the hashes they had.
+        dated = (self.published,) if self.published else ()
+        for part in (self.title, self.url or "", self.text, *dated):
             h.update(part.encode("utf-8"))
             h.update(b"\x00")
         return h.hexdigest()
@@ -55,6 +61,7 @@ class ArticleRef(BaseModel):
     id: str
     title: str
     url: str | None = None
+    published: str | None = Field(default=None, description="ISO 8601, or null when unknown.")
 
 
 class Answer(BaseModel):
@@ -74,6 +81,16 @@ class Answer(BaseModel):
     quote_end: int
     score: float = Field(description="Calibrated confidence in [0, 1].")
     article: ArticleRef
+    link: str | None = Field(
+        default=None,
+        description="The article URL with a text fragment (#:~:text=) that opens the page "
+        "scrolled to the quote; null when the article has no web URL.",
+    )
+    newer_than: list[str] = Field(
+        default_factory=list,
+        description="Ids of the articles among these answers that answer differently and were "
+        "published earlier than this one's.",
+    )
 
 
 class AskResult(BaseModel):

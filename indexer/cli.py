@@ -66,10 +66,12 @@ def _indexer(settings: Settings, *, create: bool = False) -> Indexer:
 
 @app.command()
 def add(
-    paths: Annotated[
-        list[Path],
+    sources: Annotated[
+        list[str],
         typer.Argument(
-            help="Files or folders: .txt (incl. the URL-first seed format), .md, .html, .jsonl.",
+            help="Files or folders (.txt incl. the URL-first seed format, .md, .html, .jsonl), "
+            "or http(s) URLs of pages, RSS/Atom feeds (each item's page is fetched) and "
+            "sitemaps (index files followed).",
             show_default=False,
         ),
     ],
@@ -77,41 +79,93 @@ def add(
 ) -> None:
     """Index articles. Unchanged articles are skipped; changed ones are updated.
 
-    Bad files are reported with their name (and line, for JSONL) and skipped; the good
-    ones are indexed. The exit code is 1 if any file could not be loaded.
+    Bad files and URLs are reported with their name (and line, for JSONL) and skipped; the
+    good ones are indexed. The exit code is 1 if any could not be loaded. URLs are fetched
+    politely (User-Agent, robots.txt, a turn per host) and remembered: `qa-index refresh`
+    re-reads them, and an unchanged page (304, or the same bytes) is not indexed again.
     """
     from indexer.load import load_paths
     from indexer.progress import embed_progress
+    from indexer.sources import add_urls, is_url
 
     settings = _settings(index)
     indexer = _indexer(settings, create=True)
+    urls = [s for s in sources if is_url(s)]
+    paths = [Path(s) for s in sources if not is_url(s)]
     notes: list[str] = []
-    items = _noting_encodings(
-        load_paths(paths, max_article_bytes=settings.max_article_bytes), notes
-    )
+    errors: list[LoadError] = []
+    duplicates: list[str] = []
+    if paths:
+        items = _noting_encodings(
+            load_paths(paths, max_article_bytes=settings.max_article_bytes), notes
+        )
+        with embed_progress(err) as bar:
+            report = indexer.add(
+                items, on_planned=bar.on_planned, progress=bar.advance, update_bm25=False
+            )
+        _print_summary(report)
+        errors += report.errors
+        duplicates += report.duplicates
+    if urls:
+        # The operator's own command: any address may be fetched (the HTTP API may not).
+        with embed_progress(err) as bar:
+            web = add_urls(
+                indexer,
+                settings,
+                urls,
+                allow_private=True,
+                on_planned=bar.on_planned,
+                progress=bar.advance,
+                update_bm25=False,
+            )
+        _print_summary(web.add, not_modified=len(web.not_modified), what="from the web: ")
+        errors += web.errors
+        duplicates += web.add.duplicates
+    _update_bm25(indexer)
+    for note in notes:
+        err.print(f"[yellow]note:[/] {note}", highlight=False)
+    if duplicates:
+        err.print(
+            f"[yellow]warning:[/] duplicate ids in this batch (the last one was kept): "
+            f"{escape(', '.join(sorted(set(duplicates))))}",
+            highlight=False,
+        )
+    _exit_on_errors(errors)
+
+
+@app.command()
+def refresh(index: IndexOption = None) -> None:
+    """Re-read every URL given to `qa-index add`: new or changed pages are indexed, unchanged
+    ones (304, or the same bytes) are not. The exit code is 1 if any could not be read."""
+    from indexer.progress import embed_progress
+    from indexer.sources import refresh as refresh_sources
+
+    settings = _settings(index)
+    indexer = _indexer(settings)
     with embed_progress(err) as bar:
-        report = indexer.add(
-            items, on_planned=bar.on_planned, progress=bar.advance, update_bm25=False
+        web = refresh_sources(
+            indexer, settings, on_planned=bar.on_planned, progress=bar.advance, update_bm25=False
         )
     _update_bm25(indexer)
+    _print_summary(web.add, not_modified=len(web.not_modified), what="from the web: ")
+    _exit_on_errors(web.errors)
 
+
+def _print_summary(report, not_modified: int | None = None, what: str = "") -> None:  # noqa: ANN001
+    """One line: what an add did (``report``: an AddReport)."""
+    fresh = f", {not_modified} not modified" if not_modified is not None else ""
     console.print(
-        f"[green]{len(report.added)} added[/], [cyan]{len(report.updated)} updated[/], "
-        f"{len(report.unchanged)} unchanged; "
+        f"{what}[green]{len(report.added)} added[/], [cyan]{len(report.updated)} updated[/], "
+        f"{len(report.unchanged)} unchanged{fresh}; "
         f"embedded {report.passages_embedded} passages"
         + (f" (reused {report.passages_reused} already embedded)" if report.passages_reused else "")
     )
-    for note in notes:
-        err.print(f"[yellow]note:[/] {note}", highlight=False)
-    if report.duplicates:
-        err.print(
-            f"[yellow]warning:[/] duplicate ids in this batch (the last one was kept): "
-            f"{escape(', '.join(sorted(set(report.duplicates))))}",
-            highlight=False,
-        )
-    if report.errors:
-        err.print(f"[red]{len(report.errors)} could not be loaded:[/]")
-        for error in report.errors:
+
+
+def _exit_on_errors(errors: list[LoadError]) -> None:
+    if errors:
+        err.print(f"[red]{len(errors)} could not be loaded:[/]")
+        for error in errors:
             err.print(f"  {error}", markup=False, highlight=False)
         raise typer.Exit(1)
 
@@ -175,6 +229,40 @@ def list_articles(
         table.add_column(column, overflow="fold")
     for r in rows:
         table.add_row(r.id, r.title, str(r.passages), r.url or "")
+    console.print(table)
+
+
+@app.command()
+def feedback(
+    index: IndexOption = None,
+    export: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the answers found helpful here as a qa-eval test set (JSONL).",
+            dir_okay=False,
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+) -> None:
+    """List what readers said of answers (web page, Slack, API), or export it for qa-eval."""
+    from indexer.feedback import export_test_set
+
+    store = _indexer(_settings(index)).store
+    if export is not None:
+        count = export_test_set(store, export)
+        console.print(f"wrote {count} questions to {escape(str(export))}", highlight=False)
+        return
+    total, records = store.list_feedback(0, 2**31 - 1)
+    if as_json:
+        for r in records:
+            print(json.dumps(r.__dict__, ensure_ascii=False))
+        return
+    table = Table(title=f"{total} pieces of feedback")
+    for column in ("id", "helpful", "question", "answer", "article", "comment", "from"):
+        table.add_column(column, overflow="fold")
+    for r in records:
+        cells = (r.question, r.answer_text, r.article_id, r.comment or "", r.channel)
+        table.add_row(str(r.id), "yes" if r.helpful else "no", *map(escape, cells))
     console.print(table)
 
 

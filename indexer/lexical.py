@@ -172,15 +172,20 @@ class LexicalIndex:
         data[data <= 0] = 1e-6
         return cls(bm25, np.frombuffer(rowids, dtype=np.int64).copy(), generation)
 
-    def search(self, words: list[str], n: int) -> list[tuple[int, float]]:
+    def search(
+        self, words: list[str], n: int, within: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
         """(rowid, BM25 score) of the ``n`` best passages holding any of ``words`` (content
-        words: a stopword would count like any other term)."""
+        words: a stopword would count like any other term), among the rowids ``within`` when
+        given."""
         if self.bm25 is None or n <= 0:
             return []
         ids = list(dict.fromkeys(self.bm25.get_tokens_ids(terms(words))))
         if not ids:
             return []
         scores = self.bm25.get_scores_from_ids(ids)
+        if within is not None:
+            scores = np.where(np.isin(self.rowids, within), scores, 0.0)
         n = min(n, len(scores))
         top = np.argpartition(-scores, n - 1)[:n]
         top = top[np.argsort(-scores[top], kind="stable")]

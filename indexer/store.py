@@ -49,7 +49,7 @@ from indexer.lexical import LexicalIndex, intact_or_removed
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_NAME = "index.sqlite"
 FAISS_NAME = "vectors.faiss"
 LOCK_NAME = ".write.lock"
@@ -80,6 +80,11 @@ IVF_PROBE_SHARE = 4  # nprobe = nlist // IVF_PROBE_SHARE
 RESCORED_CANDIDATES = 50  # at least this many candidates are re-scored per search
 IVF_TRAIN_PER_LIST = 40
 DF_CACHE_WORDS = 100_000  # document frequencies kept between writes
+# A search restricted to some passages (``within``: a date range) on an HNSW graph scores
+# up to this many of them exactly instead: a graph walk that may stop at only a few nodes
+# finds few of them.
+FILTER_EXACT_MAX = 20_000
+WITHIN_CACHE_SIZE = 32  # date ranges whose passage rowids are kept between writes
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -116,6 +121,44 @@ CREATE TRIGGER IF NOT EXISTS passages_ad AFTER DELETE ON passages BEGIN
     INSERT INTO passages_fts(passages_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
 END;
 """
+
+# Each step takes an index from the version before it to its own, in the transaction that
+# records the new version; a new index is made by _SCHEMA (version 1) and every step.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: (
+        # The publish date (indexer.dates' sortable ISO 8601 form), for since/until.
+        "ALTER TABLE articles ADD COLUMN published TEXT",
+        "CREATE INDEX IF NOT EXISTS articles_published ON articles(published)",
+        # Every URL fetched for the index (pages, feeds, sitemaps): what a conditional
+        # request sends, the body hash, the feed or sitemap it came from, and whether
+        # `qa-index refresh` re-reads it (root: a URL given to `qa-index add`).
+        """CREATE TABLE IF NOT EXISTS url_sources (
+            url TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            root INTEGER NOT NULL DEFAULT 0,
+            parent TEXT,
+            allow_private INTEGER NOT NULL DEFAULT 0,
+            etag TEXT,
+            last_modified TEXT,
+            content_hash TEXT,
+            article_id TEXT,
+            checked_at REAL NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS url_sources_parent ON url_sources(parent)",
+        # What readers said of answers; kept with the index, exported as a test set.
+        """CREATE TABLE IF NOT EXISTS feedback (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            created_at REAL NOT NULL,
+            question TEXT NOT NULL,
+            answer_text TEXT NOT NULL,
+            article_id TEXT NOT NULL,
+            start INTEGER,
+            helpful INTEGER NOT NULL,
+            comment TEXT,
+            channel TEXT NOT NULL
+        )""",
+    ),
+}
 
 
 def ivf_lists(n: int) -> int:
@@ -247,7 +290,7 @@ _PASSAGE_COLUMNS = (
 )
 _ARTICLE_COLUMNS = (
     "CAST(id AS BLOB), CAST(title AS BLOB), CAST(url AS BLOB), CAST(text AS BLOB), "
-    "CAST(meta AS BLOB), CAST(source AS BLOB), CAST(checksum AS BLOB)"
+    "CAST(meta AS BLOB), CAST(source AS BLOB), CAST(checksum AS BLOB), published"
 )
 CHECKSUM_BATCH = 20_000  # rows per transaction when an older index gets its checksums
 
@@ -268,6 +311,47 @@ class ArticleSummary:
     url: str | None
     passages: int
     chars: int
+
+
+@dataclass(frozen=True)
+class UrlSource:
+    """What the index remembers of a URL it fetched (see :mod:`indexer.web`)."""
+
+    url: str
+    kind: str  # "page", "feed" or "sitemap"
+    root: bool  # given to `qa-index add` (or POST /api/sources): `refresh` re-reads it
+    parent: str | None  # the feed or sitemap it was found in
+    allow_private: bool  # whether it may be fetched from a private or loopback address
+    etag: str | None
+    last_modified: str | None
+    content_hash: str | None  # of the body, to skip an unchanged one without a 304
+    article_id: str | None  # the article a page became
+    checked_at: float  # Unix time of the last fetch
+
+
+_URL_SOURCE_COLUMNS = (
+    "url, kind, root, parent, allow_private, etag, last_modified, content_hash, article_id,"
+    " checked_at"
+)
+
+
+def _url_source(row: Sequence) -> UrlSource:
+    return UrlSource(row[0], row[1], bool(row[2]), row[3], bool(row[4]), *row[5:])
+
+
+@dataclass(frozen=True)
+class FeedbackRecord:
+    """What a reader said of one answer: helpful or not, with an optional comment."""
+
+    id: int
+    created_at: float  # Unix time
+    question: str
+    answer_text: str
+    article_id: str
+    start: int | None  # the answer's offset in the article, when the client sent it
+    helpful: bool
+    comment: str | None
+    channel: str  # where it was given: "web", "slack" or "api"
 
 
 class IndexStore:
@@ -326,6 +410,7 @@ class IndexStore:
                 "the index database cannot be read (damaged?): run qa-index check"
             ) from exc
         self._df_cache: dict[str, int] = {}
+        self._within_cache: dict[tuple[int, str | None, str | None], np.ndarray] = {}
         self._df_generation = -1
         self._df_total = 0
         # Full-text reads get a connection per thread: BM25 then runs while another thread
@@ -349,14 +434,14 @@ class IndexStore:
         existing = dict(self._db.execute("SELECT name, type FROM sqlite_master").fetchall())
         if "meta" in existing:
             meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
-            if int(meta.get("schema_version", SCHEMA_VERSION)) != SCHEMA_VERSION:
+            if int(meta.get("schema_version", SCHEMA_VERSION)) > SCHEMA_VERSION:
                 reason = (
                     f"the index has schema version {meta['schema_version']}, this program uses "
-                    f"{SCHEMA_VERSION}"
+                    f"{SCHEMA_VERSION} (older)"
                 )
                 raise IndexMismatchError(
-                    f"index at {self.directory}: {reason}: rebuild it into a new directory "
-                    "(qa-index add ... --index NEW_DIR)",
+                    f"index at {self.directory}: {reason}: upgrade the program, or rebuild the "
+                    "index into a new directory (qa-index add ... --index NEW_DIR)",
                     reason,
                 )
             if (
@@ -374,12 +459,22 @@ class IndexStore:
         self._db.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
         with self._transaction() as db:
             for key, value in (
-                ("schema_version", str(SCHEMA_VERSION)),
+                ("schema_version", "1"),  # what _SCHEMA makes; _MIGRATIONS go on from there
                 ("model", self.model),
                 ("dim", str(self.dim)),
             ):
                 db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, value))
             db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0')")
+            version = int(
+                db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
+            )
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[step]:
+                    db.execute(statement)
+            if version < SCHEMA_VERSION:
+                db.execute(
+                    "UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),)
+                )
         if self._meta_value("row_checksums") != "1":
             self.record_checksums()
 
@@ -922,6 +1017,7 @@ class IndexStore:
                 text=fields[3],
                 meta=meta,
                 source=fields[5],
+                published=row[7] if isinstance(row[7], str) else None,
             )
         return found
 
@@ -1133,13 +1229,29 @@ class IndexStore:
             refs[article_id or ""] = (title or "", url)
         return refs
 
-    def search_dense(self, query: np.ndarray, n: int) -> list[tuple[int, float]]:
-        """Top ``n`` passages by inner product with the (normalised) query vector."""
+    def _article_rows(self, article_ids: Iterable[str], columns: str) -> list[tuple]:
+        """``columns`` of the stored articles among ``article_ids``."""
+        ids = list(set(article_ids))
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        with self._lock:
+            return self._db.execute(
+                f"SELECT {columns} FROM articles WHERE id IN ({marks})", ids
+            ).fetchall()
+
+    def search_dense(
+        self, query: np.ndarray, n: int, within: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """Top ``n`` passages by inner product with the (normalised) query vector; only
+        passages whose rowid is in ``within``, when given (see :meth:`rowids_published`)."""
         query = query.reshape(1, -1).astype(np.float32)
         self._wait_verified()
         with self._lock:
-            if self.index.ntotal == 0:
+            if self.index.ntotal == 0 or (within is not None and not len(within)):
                 return []
+            if within is not None and is_hnsw(self.index) and len(within) <= FILTER_EXACT_MAX:
+                return self._score_within(query[0], n, within)
             # Indexes written before fp16 codes hold the fp32 vectors: their scores are exact.
             exact = isinstance(self.index, faiss.IndexIDMap2) and isinstance(
                 faiss.downcast_index(self.index.index), faiss.IndexFlat
@@ -1149,12 +1261,13 @@ class IndexStore:
                 # Stale vectors take candidates' places: ask for that many more.
                 stale_share = min(self._stale / self.index.ntotal, 0.5)
                 k = math.ceil(max(k, HNSW_CANDIDATES) / (1 - stale_share))
+            params = None if within is None else self._selector_params(within, k)
             # One query: more OpenMP threads only contend (2.5x slower on 2 busy cores). This
             # sets the calling thread's count only, restored after.
             threads = faiss.omp_get_max_threads()
             faiss.omp_set_num_threads(1)
             try:
-                scores, ids = self.index.search(query, k)
+                scores, ids = self.index.search(query, k, params=params)
             finally:
                 faiss.omp_set_num_threads(threads)
             if not exact:  # re-score the candidates with the exact vectors (stale ones drop)
@@ -1163,6 +1276,62 @@ class IndexStore:
                 best = np.argsort(-exact_scores, kind="stable")[:n]
                 return [(int(found[i]), float(exact_scores[i])) for i in best]
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def _selector_params(self, within: np.ndarray, k: int) -> faiss.SearchParameters:
+        """FAISS search parameters that skip every vector whose rowid is not in ``within``."""
+        selector = faiss.IDSelectorBatch(np.ascontiguousarray(within, dtype=np.int64))
+        if isinstance(self.index, faiss.IndexIVF):
+            return faiss.SearchParametersIVF(sel=selector, nprobe=self.index.nprobe)
+        if is_hnsw(self.index):
+            return faiss.SearchParametersHNSW(sel=selector, efSearch=max(HNSW_EF_SEARCH, k))
+        return faiss.SearchParameters(sel=selector)
+
+    def _score_within(
+        self, query: np.ndarray, n: int, within: np.ndarray
+    ) -> list[tuple[int, float]]:
+        """Exact top ``n`` among the passages ``within``, from their vectors in SQLite."""
+        found, scores = [], []
+        rowids = within.tolist()
+        for lo in range(0, len(rowids), 10_000):
+            ids, vectors = self._vectors_from_db(rowids[lo : lo + 10_000])
+            found.append(ids)
+            scores.append(vectors @ query)
+        all_ids, all_scores = np.concatenate(found), np.concatenate(scores)
+        best = np.argsort(-all_scores, kind="stable")[:n]
+        return [(int(all_ids[i]), float(all_scores[i])) for i in best]
+
+    def rowids_published(self, low: str | None, high: str | None) -> np.ndarray:
+        """Rowids of the passages of articles published in ``[low, high)`` (stored ISO 8601
+        forms, see :func:`indexer.dates.date_bounds`; None: open). An article with no date
+        is outside every range. Cached per range until the next write."""
+        key = (self._seen_version, low, high)
+        with self._lock:
+            cached = self._within_cache.get(key)
+            if cached is not None:
+                return cached
+            where, args = ["a.published IS NOT NULL"], []
+            if low is not None:
+                where.append("a.published >= ?")
+                args.append(low)
+            if high is not None:
+                where.append("a.published < ?")
+                args.append(high)
+            rows = self._db.execute(
+                "SELECT p.rowid FROM passages p JOIN articles a ON a.id = p.article_id "
+                "WHERE " + " AND ".join(where),
+                args,
+            ).fetchall()
+            rowids = np.array([r[0] for r in rows], dtype=np.int64)
+            if any(k[0] != self._seen_version for k in self._within_cache):
+                self._within_cache.clear()
+            if len(self._within_cache) >= WITHIN_CACHE_SIZE:
+                self._within_cache.pop(next(iter(self._within_cache)))
+            self._within_cache[key] = rowids
+            return rowids
+
+    def article_dates(self, article_ids: Iterable[str]) -> dict[str, str | None]:
+        """id → published (None when unknown) of these articles."""
+        return dict(self._article_rows(article_ids, "id, published"))
 
     def lexical(self) -> LexicalIndex | None:
         """The BM25 index of the current generation, if it has been built (by any process)
@@ -1232,27 +1401,34 @@ class IndexStore:
         shutil.rmtree(self.lexical_dir / str(lexical.generation), ignore_errors=True)
         self.update_lexical_in_background()
 
-    def search_bm25(self, words: list[str], n: int) -> list[tuple[int, float]]:
-        """Top ``n`` passages holding any of ``words`` by BM25; higher score = better.
+    def search_bm25(
+        self, words: list[str], n: int, within: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """Top ``n`` passages holding any of ``words`` by BM25; higher score = better; only
+        passages whose rowid is in ``within``, when given.
 
         From the BM25 index when it is current, else from FTS5 (BM25 too, but slow on large
         indexes: it walks every posting of every word).
         """
-        if not words:
+        if not words or (within is not None and not len(within)):
             return []
         lexical = self.lexical()
         if lexical is not None:
             try:
-                return lexical.search(words, n)
+                return lexical.search(words, n, within)
             except (IndexError, ValueError, OSError) as exc:
                 self._lexical_failed(lexical, exc)
+        where, args = "", [fts_query(words)]
+        if within is not None:
+            where = " AND rowid IN (SELECT value FROM json_each(?))"
+            args.append(json.dumps(within.tolist()))
         try:
             rows = (
                 self._text_db()
                 .execute(
                     "SELECT rowid, bm25(passages_fts) FROM passages_fts WHERE passages_fts "
-                    "MATCH ? ORDER BY bm25(passages_fts) LIMIT ?",
-                    (fts_query(words), n),
+                    f"MATCH ?{where} ORDER BY bm25(passages_fts) LIMIT ?",
+                    (*args, n),
                 )
                 .fetchall()
             )
@@ -1379,8 +1555,14 @@ class IndexStore:
                     )
                     db.execute(
                         "INSERT INTO articles(id, title, url, text, meta, source, content_hash,"
-                        " added_at, checksum) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (*fields, article.content_hash, now, article_checksum(*fields)),
+                        " added_at, checksum, published) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            *fields,
+                            article.content_hash,
+                            now,
+                            article_checksum(*fields),
+                            article.published,
+                        ),
                     )
                     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
                     for passage, vector in zip(passages, vectors, strict=True):
@@ -1414,6 +1596,107 @@ class IndexStore:
             self._seen_version = self._generation()
             self._clear_flags()
         self.refit_faiss()
+
+    # ---- URL sources (never part of the index's generation) ------------------------------
+    def url_sources(
+        self, *, roots_only: bool = False, parent: str | None = None
+    ) -> list[UrlSource]:
+        """The URLs fetched for the index (only those given by the user, or only those found
+        in the feed or sitemap ``parent``), in URL order."""
+        where, args = [], []
+        if roots_only:
+            where.append("root = 1")
+        if parent is not None:
+            where.append("parent = ?")
+            args.append(parent)
+        sql = f"SELECT {_URL_SOURCE_COLUMNS} FROM url_sources"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY url", args).fetchall()
+        return [_url_source(r) for r in rows]
+
+    def url_source(self, url: str) -> UrlSource | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_URL_SOURCE_COLUMNS} FROM url_sources WHERE url = ?", (url,)
+            ).fetchone()
+        return _url_source(row) if row else None
+
+    def save_url_sources(self, sources: Iterable[UrlSource]) -> None:
+        """Record these fetches (one transaction). A URL once given by the user stays a root,
+        and may keep being fetched from a private address if it could be."""
+        rows = [
+            (
+                s.url,
+                s.kind,
+                int(s.root),
+                s.parent,
+                int(s.allow_private),
+                s.etag,
+                s.last_modified,
+                s.content_hash,
+                s.article_id,
+                s.checked_at,
+            )
+            for s in sources
+        ]
+        if not rows:
+            return
+        with self._lock, self._transaction() as db:
+            db.executemany(
+                f"INSERT INTO url_sources({_URL_SOURCE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT(url) DO UPDATE SET kind=excluded.kind,"
+                " root=max(root, excluded.root), parent=coalesce(excluded.parent, parent),"
+                " allow_private=max(allow_private, excluded.allow_private),"
+                " etag=excluded.etag, last_modified=excluded.last_modified,"
+                " content_hash=excluded.content_hash,"
+                " article_id=coalesce(excluded.article_id, article_id),"
+                " checked_at=excluded.checked_at",
+                rows,
+            )
+
+    # ---- feedback (kept with the index, never part of its generation) -------------------
+    def add_feedback(
+        self,
+        *,
+        question: str,
+        answer_text: str,
+        article_id: str,
+        helpful: bool,
+        comment: str | None = None,
+        start: int | None = None,
+        channel: str = "api",
+    ) -> FeedbackRecord:
+        """Store one piece of feedback; a short transaction that no indexer run waits on."""
+        now = time.time()
+        with self._lock, self._transaction() as db:
+            cur = db.execute(
+                "INSERT INTO feedback(created_at, question, answer_text, article_id, start,"
+                " helpful, comment, channel) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (now, question, answer_text, article_id, start, int(helpful), comment, channel),
+            )
+            assert cur.lastrowid is not None  # set by the row just inserted
+            rowid = cur.lastrowid
+        return FeedbackRecord(
+            rowid, now, question, answer_text, article_id, start, helpful, comment, channel
+        )
+
+    def list_feedback(
+        self, offset: int = 0, limit: int = 100, helpful: bool | None = None
+    ) -> tuple[int, list[FeedbackRecord]]:
+        """(how many, a page of them oldest first), all or only the (not) helpful ones."""
+        where, args = ("", []) if helpful is None else ("WHERE helpful = ?", [int(helpful)])
+        with self._lock:
+            total = self._db.execute(f"SELECT count(*) FROM feedback {where}", args).fetchone()[0]
+            rows = self._db.execute(
+                "SELECT id, created_at, question, answer_text, article_id, start, helpful,"
+                f" comment, channel FROM feedback {where} ORDER BY id LIMIT ? OFFSET ?",
+                [*args, limit, offset],
+            ).fetchall()
+        return total, [
+            FeedbackRecord(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], r[8]) for r in rows
+        ]
 
     def close(self) -> None:
         self._verifier.join()

@@ -52,6 +52,12 @@ def ask(
     index: IndexOption = None,
     k: Annotated[int, typer.Option("-k", metavar="N", help="How many answers at most.")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False,
+    since: Annotated[
+        str | None, typer.Option(help="Only articles published on or after this ISO date.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Only articles published on or before this ISO date.")
+    ] = None,
 ) -> None:
     """Answer a question from the indexed articles, quoting them word for word."""
     from indexer.store import DB_NAME
@@ -69,7 +75,7 @@ def ask(
         err.print(f"[yellow]the index at {settings.index_dir} is empty:[/] run qa-index add first")
         raise typer.Exit(1)
     try:
-        result = engine.ask(question, k=k)
+        result = engine.ask(question, k=k, since=since, until=until)
     except QuestionError as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from None
@@ -90,9 +96,10 @@ def ask(
         )
         console.print(f"[bold]{n}. {escape(a.text)}[/]  [dim](score {a.score:.2f})[/]")
         console.print(f"   “{quote}”")
+        dated = f", published {a.article.published[:10]}" if a.article.published else ""
         console.print(
             f"   [dim]{escape(a.article.title)} — {escape(a.article.url or a.article.id)} "
-            f"[{a.quote_start}:{a.quote_end}][/]"
+            f"[{a.quote_start}:{a.quote_end}]{dated}[/]"
         )
     console.print(f"[dim]{result.took_ms:.0f} ms[/]")
 

@@ -12,12 +12,17 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
+
 from indexer.clean import mask_boilerplate
+from indexer.dates import DateError, date_bounds
 from indexer.integrity import is_disk_full
+from indexer.lexical import content_words
 from indexer.load import LoadError
 from indexer.pipeline import AddReport, Indexer
 from indexer.split import split_sentences
 from indexer.store import ArticleSummary, IndexDamagedError, IndexMismatchError
+from qa.annotate import annotate
 from qa.answer import build_answers
 from qa.calibrate import Calibration, answer_scores, calibration_path
 from qa.read.base import Reader, Span
@@ -39,6 +44,13 @@ PROBE_CHARS = 300  # the self-test asks at most this much of a stored sentence
 def _reader_order(span: Span) -> tuple[float, float]:
     """The reader's own order: score, then raw logit."""
     return -span.score, -span.logit
+
+
+MAX_HISTORY = 10  # earlier questions of a conversation a question may follow up on
+# A follow-up is resolved against the newest earlier questions, back to one that names at
+# least this many content words (a question that stands on its own), at most FOLLOW_UP_DEPTH.
+FOLLOW_UP_MIN_WORDS = 3
+FOLLOW_UP_DEPTH = 3
 
 
 class QuestionError(ValueError):
@@ -268,21 +280,86 @@ class Engine:
             raise QuestionError(f"k must be between 1 and {self.settings.max_k}, got {k}")
         return question
 
-    def ask(self, question: str, k: int = 3, context: str | None = None) -> AskResult:
+    def ask(
+        self,
+        question: str,
+        k: int = 3,
+        context: str | None = None,
+        *,
+        history: Sequence[str] = (),
+        since: str | None = None,
+        until: str | None = None,
+    ) -> AskResult:
         """Answer ``question`` with up to ``k`` verbatim answers.
 
         Args:
             question: what to answer.
             k: how many answers (from distinct places) to return at most.
             context: an earlier question this one follows up on (used for retrieval only).
+            history: the earlier questions of the conversation, oldest first (at most
+                ``MAX_HISTORY``); the context is resolved from them
+                (:meth:`follow_up_context`) when ``context`` is not given.
+            since, until: ISO 8601 dates (or date-times): search only the articles published
+                in that range, ``until`` included (an article with no date is outside it).
 
         Raises:
-            QuestionError: empty or oversized question, or k out of range.
+            QuestionError: empty or oversized question or history, k out of range, or a bad
+                date.
         """
-        return self.ask_traced(question, k, context)[0]
+        return self.ask_traced(question, k, context, history=history, since=since, until=until)[0]
+
+    def follow_up_context(self, history: Sequence[str]) -> str | None:
+        """What a question follows up on, from the earlier questions of its conversation
+        (oldest first): the newest of them, and the ones before it back to one that stands
+        on its own (``FOLLOW_UP_MIN_WORDS`` content words), ``FOLLOW_UP_DEPTH`` at most.
+        The JSON API, the chat page and Slack threads all resolve follow-ups here.
+
+        Raises:
+            QuestionError: more than ``MAX_HISTORY`` questions, or one over the size limit.
+
+        >>> engine.follow_up_context(["Who won?", "How many people has Pakistan arrested?",
+        ...                           "How many of them were foreigners?"])  # doctest: +SKIP
+        'How many people has Pakistan arrested? How many of them were foreigners?'
+        """
+        if len(history) > MAX_HISTORY:
+            raise QuestionError(
+                f"history holds {len(history)} questions; at most {MAX_HISTORY} are taken"
+            )
+        earlier = [q.replace("\x00", "").strip() for q in history]
+        for q in earlier:
+            if len(q) > self.settings.max_question_chars:
+                raise QuestionError(
+                    f"a question in history is {len(q)} characters long; "
+                    f"the limit is {self.settings.max_question_chars}"
+                )
+        taken: list[str] = []
+        for q in reversed([q for q in earlier if q]):
+            taken.insert(0, q)
+            if len(content_words(q)) >= FOLLOW_UP_MIN_WORDS or len(taken) >= FOLLOW_UP_DEPTH:
+                break
+        return " ".join(taken) or None
+
+    def published_within(self, since: str | None, until: str | None) -> np.ndarray | None:
+        """Rowids of the passages of articles published from ``since`` to ``until``
+        (inclusive); None when neither is given (no restriction).
+
+        Raises:
+            QuestionError: a bound that is not ISO 8601, or since after until.
+        """
+        if since is None and until is None:
+            return None
+        try:
+            low, high = date_bounds(since, until)
+        except DateError as e:
+            raise QuestionError(str(e)) from None
+        return self.store.rowids_published(low, high)
 
     def read_candidates(
-        self, question: str, context: str | None = None, depth: int = 0
+        self,
+        question: str,
+        context: str | None = None,
+        depth: int = 0,
+        within: np.ndarray | None = None,
     ) -> tuple[list[Hit], list[Hit], list[Span]]:
         """Retrieve, rerank and read: the ranked passages (at least ``depth``), the passages
         read, and the reader's spans in them (``span.passage_index`` indexes the passages read).
@@ -292,11 +369,14 @@ class Engine:
         ``read_more_below`` or the reader doubts the passage answers at all
         (``read_more_no_answer``). The best passage itself is first read as a window around
         the reranker's best sentence pair (``read_window_tokens``, :meth:`_focus_window`),
-        and whole only when the same two rules doubt the window.
+        and whole only when the same two rules doubt the window. ``within`` restricts the
+        passages searched (:meth:`published_within`).
         """
         self.store.refresh()
         query = f"{context.strip()} {question}" if context and context.strip() else question
-        candidates = self.retriever.retrieve(query, max(depth, self.settings.rerank_candidates))
+        candidates = self.retriever.retrieve(
+            query, max(depth, self.settings.rerank_candidates), within
+        )
         hits = self.reranker.rerank(query, candidates)
         read = hits[: self.settings.rerank_passages]
         if not read:
@@ -402,11 +482,11 @@ class Engine:
         return spans
 
     def _read_in_turn(
-        self, question: str, context: str | None, depth: int
+        self, question: str, context: str | None, depth: int, within: np.ndarray | None = None
     ) -> tuple[list[Hit], list[Hit], list[Span]]:
         """:meth:`read_candidates`, ``ask_concurrency`` questions at a time."""
         with self._asking:
-            return self.read_candidates(question, context, depth)
+            return self.read_candidates(question, context, depth, within)
 
     def _focus_window(self, hit: Hit) -> tuple[int, int] | None:
         """``[start, end)`` in ``hit.text`` of the whole sentences around the reranker's best
@@ -432,11 +512,22 @@ class Engine:
         return sentences[lo].start, sentences[hi].end
 
     def ask_traced(
-        self, question: str, k: int = 3, context: str | None = None, depth: int = 0
+        self,
+        question: str,
+        k: int = 3,
+        context: str | None = None,
+        depth: int = 0,
+        *,
+        history: Sequence[str] = (),
+        since: str | None = None,
+        until: str | None = None,
     ) -> tuple[AskResult, list[Hit]]:
         """:meth:`ask`, also returning the ranked passages (at least ``depth``; for evaluation)."""
         started = time.perf_counter()
         question = self.validate(question, k)
+        if context is None:
+            context = self.follow_up_context(history)
+        within = self.published_within(since, until)
         self.store.refresh()
         with self._health_lock:
             retest = self._tested_generation not in (None, self.store.generation)
@@ -445,7 +536,7 @@ class Engine:
         if retest:  # the index changed: check the answer path once more (serving engines)
             self.self_test(newest=True)
         try:
-            result = self._answer(question, k, context, depth, started)
+            result = self._answer(question, k, context, depth, started, within)
         except Exception as exc:
             self._record_failure(exc)
             raise
@@ -455,10 +546,17 @@ class Engine:
         return result
 
     def _answer(
-        self, question: str, k: int, context: str | None, depth: int, started: float
+        self,
+        question: str,
+        k: int,
+        context: str | None,
+        depth: int,
+        started: float,
+        within: np.ndarray | None = None,
     ) -> tuple[AskResult, list[Hit]]:
-        """Retrieve, read and build verified answers (the question is valid)."""
-        hits, read, spans = self._read_in_turn(question, context, depth)
+        """Retrieve, read and build verified answers (the question is valid); ``within``:
+        the passages a date range allows (None: all)."""
+        hits, read, spans = self._read_in_turn(question, context, depth, within)
         if self.calibration:
             answerable = self.calibration.answerable(spans, read)
             # A follow-up's passages were retrieved for the earlier question too: their
@@ -479,6 +577,7 @@ class Engine:
             if a.score >= self.threshold
         ]
         answers = self.verified(answers, read)
+        answers = annotate(answers, self.store.article_dates(a.article.id for a in answers))
         result = AskResult(
             question=question,
             found=bool(answers),

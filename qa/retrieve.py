@@ -5,6 +5,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numpy as np
+
 from indexer.embed import Embedder
 from indexer.lexical import content_words
 from indexer.store import IndexStore
@@ -86,14 +88,19 @@ class HybridRetriever:
             fused[rowid] = self.alpha * cosine + (1 - self.alpha) * bm25
         return fused
 
-    def search_bm25(self, question: str) -> list[tuple[int, float]]:
+    def search_bm25(
+        self, question: str, within: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
         """(rowid, BM25 score) of the best ``candidates`` passages, best first."""
-        return self.store.search_bm25(content_words(question), self.candidates)
+        return self.store.search_bm25(content_words(question), self.candidates, within)
 
-    def retrieve(self, question: str, n: int = 10) -> list[Hit]:
-        """The ``n`` best passages for ``question``, best first."""
-        sparse_job = _BM25_THREADS.submit(self.search_bm25, question)
-        dense = self.store.search_dense(self.embedder.encode_query(question), self.candidates)
+    def retrieve(self, question: str, n: int = 10, within: np.ndarray | None = None) -> list[Hit]:
+        """The ``n`` best passages for ``question``, best first; only passages whose rowid is
+        in ``within`` when given (both retrievers search inside it, so ``n`` still come)."""
+        sparse_job = _BM25_THREADS.submit(self.search_bm25, question, within)
+        dense = self.store.search_dense(
+            self.embedder.encode_query(question), self.candidates, within
+        )
         sparse = sparse_job.result()
         fused = self._fuse(dense, sparse)
         best = sorted(fused, key=fused.__getitem__, reverse=True)[:n]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,14 @@ def demo_engine(demo_index: Path):  # noqa: ANN201
     from qa.settings import Settings
 
     return Engine(Settings(index_dir=demo_index)).warm_up()
+
+
+@pytest.fixture
+def site() -> Iterator[object]:
+    """A real web site on a free port of 127.0.0.1 (see tests/indexer/site.py)."""
+    from tests.indexer.site import serve
+
+    server = serve()
+    yield server
+    server.shutdown()
+    server.server_close()

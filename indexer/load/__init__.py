@@ -30,17 +30,22 @@ from pathlib import Path
 from typing import Any
 
 from core.types import Article
-from indexer.load.base import LOADERS, LoadError, LoadProblem
+from indexer.load.base import LOADERS, LoadError, LoadProblem, decode_text
 
 # isort: off
 # Each format registers its loader on import; this order is the order of SUPPORTED_SUFFIXES.
 from indexer.load import text, html, jsonl  # noqa: F401
+
 # isort: on
+from indexer.load.html import article_id_for_url, load_html
 
 __all__ = [
     "DEFAULT_MAX_ARTICLE_BYTES",
     "SUPPORTED_SUFFIXES",
     "LoadError",
+    "article_id_for_url",
+    "decode_text",
+    "load_html",
     "load_path",
     "load_paths",
 ]

@@ -87,6 +87,20 @@ def decode(data: bytes) -> tuple[str, str | None]:
     return text, encoding
 
 
+def decode_text(data: bytes, charset: str | None = None) -> str:
+    """Bytes from the web as text: by the declared ``charset`` when it decodes them, else
+    as a file would be (byte-order marks, UTF-8, then legacy encodings)."""
+    if charset:
+        try:
+            return data.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            pass  # a wrong or unknown label: guess as for a file
+    try:
+        return _decode_bytes(data)[0]
+    except LoadProblem:
+        return data.decode("utf-8", errors="replace")
+
+
 def _decode_bytes(data: bytes) -> tuple[str, str | None]:
     for bom, codec in (
         (b"\xff\xfe\x00\x00", "utf-32"),

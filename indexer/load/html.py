@@ -3,15 +3,18 @@ metadata (canonical link), else ``<title>``."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from html import escape, unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from core.types import Article
 from indexer.clean import clean_text
-from indexer.load.base import LoadProblem, first_line, has_words, register, text_loader
+from indexer.dates import DateError, normalize_published
+from indexer.load.base import LoadError, LoadProblem, first_line, has_words, register, text_loader
 
 _HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
 _HTML_NOSCRIPT = re.compile(r"<noscript\b.*?</noscript\s*>", re.IGNORECASE | re.DOTALL)
@@ -19,8 +22,46 @@ _HTML_LINK = re.compile(r"<a\b[^>]*>(.*?)</a\s*>", re.IGNORECASE | re.DOTALL)
 _HTML_TAG = re.compile(r"<[^>]*>")
 
 
-def from_html(path: Path, doc_id: str, html: str) -> Article:
+def load_html(
+    html: str, *, url: str, published: str | None = None, doc_id: str | None = None
+) -> Article | LoadError:
+    """A web page fetched from ``url`` as an article (main text and metadata by trafilatura),
+    or a :class:`LoadError` naming the URL.
+
+    The article's URL is the page's canonical URL when it is on the same host (another
+    host's would let a page replace that host's articles), else ``url``; its id is derived
+    from that URL (:func:`article_id_for_url`) unless ``doc_id`` is given. ``published``
+    (from a feed, say) is used when the page itself names no date.
+    """
+    try:
+        article = from_html(Path(url), doc_id or "", html, page_url=url)
+    except LoadProblem as e:
+        return LoadError(url, str(e))
+    except Exception as e:  # a bad page must not stop the others
+        return LoadError(url, f"unexpected error: {type(e).__name__}: {e}")
+    if article.url is None or _host(article.url) != _host(url):
+        article.url = url
+    article.source = url
+    if not doc_id:
+        article.id = article_id_for_url(article.url)
+    if article.published is None and published:
+        article.published = normalize_published(published)
+    return article
+
+
+def article_id_for_url(url: str) -> str:
+    """The id of an article known by its URL: ``url-`` and a hash of the URL."""
+    return "url-" + hashlib.sha1(url.encode("utf-8")).hexdigest()[:16]
+
+
+def _host(url: str) -> str:
+    host = (urlsplit(url).hostname or "").lower()
+    return host.removeprefix("www.")
+
+
+def from_html(path: Path, doc_id: str, html: str, page_url: str | None = None) -> Article:
     import trafilatura  # imported here: it is slow to import and only HTML needs it
+    from trafilatura.settings import set_date_params
 
     # <noscript> holds "please enable JavaScript", never the article.
     page = _HTML_NOSCRIPT.sub("", html)
@@ -39,16 +80,24 @@ def from_html(path: Path, doc_id: str, html: str) -> Article:
     text = clean_text((body or "").replace("\n", "\n\n"))
     if not has_words(text) or _only_link_text(text, html):
         raise LoadProblem("no main text found in the HTML (only scripts/navigation?)")
-    metadata = trafilatura.extract_metadata(html)
+    # Dates from the page's markup only (meta tags, <time>, JSON-LD): the extensive search
+    # also reads free text, and makes "2016-01-01" of a footer's "Copyright 2016".
+    metadata = trafilatura.extract_metadata(
+        html, default_url=page_url, date_config=set_date_params(False)
+    )
     title = metadata.title if metadata is not None else None
     if not title and (m := _HTML_TITLE.search(html)):
         title = clean_text(m.group(1))
     meta: dict[str, Any] = {}
+    published = None
     if metadata is not None:
         if metadata.author:
             meta["byline"] = metadata.author
         if metadata.date:
-            meta["date"] = metadata.date
+            try:
+                published = normalize_published(metadata.date)
+            except DateError:
+                published = None  # an odd date in the markup does not lose the article
     return Article(
         id=doc_id,
         title=first_line(title or "") or first_line(text),
@@ -56,6 +105,7 @@ def from_html(path: Path, doc_id: str, html: str) -> Article:
         text=text,
         meta=meta,
         source=str(path),
+        published=published,
     )
 
 

@@ -1,7 +1,8 @@
-"""JSON Lines (``.jsonl``): one article a line, ``{"id", "title", "url", "text", ...}``; other
-keys go to ``meta``. The text is only *repaired* (:func:`~indexer.clean.repair_text`), never
-reflowed, so prepared text and offsets that come with it (``paragraph_spans``) stay valid. A
-bad line is reported with its number; the other lines are still loaded."""
+"""JSON Lines (``.jsonl``): one article a line, ``{"id", "title", "url", "text", "published",
+...}`` (``published``: an ISO 8601 date, optional); other keys go to ``meta``. The text is
+only *repaired* (:func:`~indexer.clean.repair_text`), never reflowed, so prepared text and
+offsets that come with it (``paragraph_spans``) stay valid. A bad line is reported with its
+number; the other lines are still loaded."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 from core.types import Article
 from indexer.clean import repair_text
+from indexer.dates import DateError, normalize_published
 from indexer.load.base import (
     SNIFF_BYTES,
     LoadError,
@@ -63,6 +65,13 @@ def _jsonl_article(path: Path, doc_id: str, n: int, raw: bytes, max_bytes: int) 
     article_id = record.pop("id", None)
     title = record.pop("title", None)
     url = record.pop("url", None)
+    published = record.pop("published", None)
+    if published is not None and not isinstance(published, str):
+        raise LoadProblem(f'line {n}: "published" must be an ISO 8601 date string')
+    try:
+        published = normalize_published(published) if published else None
+    except DateError as e:
+        raise LoadProblem(f'line {n}: "published": {e}') from None
     meta: dict[str, Any] = {}
     if isinstance(record.get("meta"), dict):
         meta.update(record.pop("meta"))  # our own export format nests meta
@@ -74,4 +83,5 @@ def _jsonl_article(path: Path, doc_id: str, n: int, raw: bytes, max_bytes: int) 
         text=text,
         meta=meta,
         source=str(path),
+        published=published,
     )

@@ -20,7 +20,7 @@ from qa.api.middleware import (
     SecurityHeadersMiddleware,
     UnexpectedErrorMiddleware,
 )
-from qa.api.routes import articles, ask, health
+from qa.api.routes import articles, ask, feedback, health, sources
 from qa.engine import Engine, public_reason
 from qa.settings import Settings
 
@@ -79,7 +79,15 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.engine is None:
             threading.Thread(target=_start_engine, args=(app, settings), daemon=True).start()
+        schedule = None
+        if settings.refresh_minutes:
+            from qa.sources import RefreshSchedule
+
+            schedule = RefreshSchedule(lambda: app.state.engine, settings.refresh_minutes)
+            app.state.refresh_schedule = schedule.start()
         yield
+        if schedule is not None:
+            schedule.stop()
 
     app = FastAPI(
         title="Article QA",
@@ -121,6 +129,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     app.include_router(ask.router)
     app.include_router(articles.router)
+    app.include_router(feedback.router)
+    app.include_router(sources.router)
     app.include_router(health.router)
     app.include_router(docs.router)
 

@@ -31,6 +31,7 @@ def get_engine(request: Request) -> Engine:
 
 
 def require_api_key(
+    request: Request,
     settings: Annotated[Settings, Depends(get_settings)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
@@ -40,7 +41,8 @@ def require_api_key(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
-            detail="this write needs 'Authorization: Bearer <QA_API_KEY>'",
+            detail=f"{request.method} {request.url.path} needs "
+            "'Authorization: Bearer <QA_API_KEY>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
     expected = settings.api_key.get_secret_value().encode()

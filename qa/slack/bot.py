@@ -10,12 +10,14 @@ thing, and the answering itself runs in the bot's own thread pool.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, BoltResponse
@@ -29,15 +31,26 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.webhook import WebhookClient
 
-from qa.engine import Engine, QuestionError
+from qa.engine import MAX_HISTORY, Engine, QuestionError
+from qa.feedback import UnknownArticleError, record_feedback
 from qa.settings import Settings
-from qa.slack.blocks import Block, answer_blocks, escape, notice_blocks
+from qa.slack.blocks import (
+    FEEDBACK_HELPFUL,
+    FEEDBACK_NOT_HELPFUL,
+    Block,
+    answer_blocks,
+    escape,
+    notice_blocks,
+    split_messages,
+)
 
 log = logging.getLogger(__name__)
 
 STARTING = "I'm still starting up: try again in a minute."
 BROKEN = "I can't answer right now: the service failed to start (its logs say why)."
 FAILED = "Something went wrong while answering that. Try again in a minute."
+LOOKING = "Looking through the articles…"
+LOOKING_REACTION = "eyes"  # on the question while it is being answered
 USAGE = (
     "Ask me about the articles: mention me with a question, "
     "e.g. `@qa How many people has Pakistan arrested?`, or type `/ask` and your question."
@@ -152,7 +165,7 @@ class SlackBot:
         self.get_engine = get_engine
         self.startup_error = startup_error
         self.seen = BoundedMap(memory)  # event ids and (channel, ts) already answered
-        self.threads = BoundedMap(memory)  # (channel, thread_ts) -> the question it is about
+        self.threads = BoundedMap(memory)  # (channel, thread_ts) -> its questions, oldest first
         self.looked_up = BoundedMap(memory)  # threads asked of conversations.replies
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slack-answer")
 
@@ -161,22 +174,33 @@ class SlackBot:
         app.event("app_mention")(self.on_mention)
         app.event("message")(self.on_message)
         app.command("/ask")(self.on_ask)
+        app.action(FEEDBACK_HELPFUL)(self.on_feedback)
+        app.action(FEEDBACK_NOT_HELPFUL)(self.on_feedback)
 
     # ---- listeners (bolt acks events before they run) ------------------------------------
+    @staticmethod
+    def from_a_bot(event: dict, context: BoltContext) -> bool:
+        """Whether an event comes from a bot (this one or another), or is not a person's new
+        message (an edit, a deletion, a join): never answered, so bots never talk in loops."""
+        mine = {context.bot_user_id, context.bot_id} - {None}
+        return bool(
+            event.get("bot_id")
+            or event.get("bot_profile")
+            or event.get("subtype")
+            or not event.get("user")
+            or event.get("user") in mine
+        )
+
     def on_mention(self, body: dict, event: dict, client: WebClient, context: BoltContext) -> None:
         """``@qa question`` in a channel: answer in its thread (a follow-up if in one)."""
-        if event.get("bot_id") or event.get("subtype") or not _addressable(event):
+        if self.from_a_bot(event, context) or not _addressable(event):
             return
         if self._claim(body, event["channel"], event["ts"]):
             self._submit(self._reply, client, context, event, True)
 
     def on_message(self, body: dict, event: dict, client: WebClient, context: BoltContext) -> None:
         """DMs, and question replies in threads the bot answered (follow-ups)."""
-        if event.get("subtype") or event.get("bot_id") or not event.get("user"):
-            return
-        if not _addressable(event):
-            return
-        if event["user"] == context.bot_user_id:
+        if self.from_a_bot(event, context) or not _addressable(event):
             return
         text = event.get("text") or ""
         if event.get("channel_type") != "im":
@@ -193,20 +217,57 @@ class SlackBot:
         if not question or self.get_engine() is None:
             ack(text=USAGE if not question else self._not_ready())
             return
-        ack()
+        ack(text=LOOKING)  # only the asker sees it; the answer goes to the channel
         self._submit(self._reply_to_command, command["response_url"], question, command["user_id"])
+
+    def on_feedback(self, ack: Ack, body: dict, action: dict, respond: Callable) -> None:
+        """A feedback button (a signed ``block_actions`` request): stored with the index as
+        the question, the answer read back from the article at its offsets, and helpful or
+        not; the person who clicked is thanked, and no one else sees it."""
+        ack()
+        helpful = action.get("action_id") == FEEDBACK_HELPFUL
+        engine = self.get_engine()
+        if engine is None:
+            respond(text=self._not_ready(), response_type="ephemeral", replace_original=False)
+            return
+        try:
+            where = json.loads(action.get("value") or "{}")
+            article = engine.get_article(str(where["a"]))
+            if article is None:
+                raise UnknownArticleError(str(where.get("a")))
+            field = article.title if where.get("f") == "title" else article.text
+            start, end = int(where["s"]), int(where["e"])
+            if not field[start:end]:
+                raise ValueError(f"no answer at [{start}, {end}) of {article.id!r}")
+            record_feedback(
+                engine,
+                question=str(where["q"]) or "?",
+                answer_text=field[start:end],
+                article_id=article.id,
+                helpful=helpful,
+                start=start if where.get("f") != "title" else None,
+                channel="slack",
+            )
+        except (ValueError, KeyError, TypeError, UnknownArticleError) as e:
+            log.warning("feedback not recorded: %s", e)
+            text = "I could not record that: the article is no longer in the index."
+        else:
+            text = "Thanks, noted as helpful." if helpful else "Thanks, noted as not helpful."
+        respond(text=text, response_type="ephemeral", replace_original=False)
 
     # ---- answering (in the bot's pool) ---------------------------------------------------
     def _reply(self, client: WebClient, context: BoltContext, event: dict, always: bool) -> None:
         """Answer ``event`` in its thread; unless ``always``, only in threads the bot answered."""
         channel, ts = event["channel"], event["ts"]
         thread_ts = event.get("thread_ts") or ts
-        about = None
+        history = None
         if thread_ts != ts:
-            about = self._thread_question(client, context, channel, thread_ts)
-        if about is None and not always:
+            history = self._thread_history(client, context, channel, thread_ts, ts)
+        if history is None and not always:
             return  # not a thread the bot answered
-        self._answer(client, channel, thread_ts, plain_question(event.get("text") or ""), about)
+        question = plain_question(event.get("text") or "")
+        with self._looking(client, channel, ts):
+            self._answer(client, channel, thread_ts, question, history or [])
 
     def _reply_to_command(self, url: str, question: str, user: str) -> None:
         engine = self.get_engine()
@@ -224,6 +285,29 @@ class SlackBot:
             self._respond(url, *answer_blocks(result, asked_by=user), in_channel=True)
 
     # ---- helpers -------------------------------------------------------------------------
+    @contextmanager
+    def _looking(self, client: WebClient, channel: str, ts: str) -> Iterator[None]:
+        """An :eyes: reaction on the question while it is answered ("I'm looking"); taken
+        off when the reply is posted. Without the reactions:write scope it is skipped."""
+        shown = self._react(client.reactions_add, channel, ts)
+        try:
+            yield
+        finally:
+            if shown:
+                self._react(client.reactions_remove, channel, ts)
+
+    @staticmethod
+    def _react(call: Callable[..., Any], channel: str, ts: str) -> bool:
+        try:
+            call(channel=channel, timestamp=ts, name=LOOKING_REACTION)
+        except SlackApiError as e:
+            log.info("no 'looking' reaction in %s: %s", channel, e.response.get("error"))
+            return False
+        except OSError as e:  # cosmetic: never in the way of the answer
+            log.info("no 'looking' reaction in %s: %s", channel, e)
+            return False
+        return True
+
     def _submit(self, fn: Callable[..., None], *args: Any) -> None:
         """Run ``fn(*args)`` in the bot's pool; log what it raises."""
 
@@ -244,9 +328,10 @@ class SlackBot:
         return BROKEN if self.startup_error() else STARTING
 
     def _answer(
-        self, client: WebClient, channel: str, thread_ts: str, question: str, about: str | None
+        self, client: WebClient, channel: str, thread_ts: str, question: str, history: list[str]
     ) -> None:
-        """Ask the engine and post the reply in the thread; ``about`` is the thread's question."""
+        """Ask the engine and post the reply in the thread; ``history`` holds the thread's
+        earlier questions (the engine resolves a follow-up against them)."""
         engine = self.get_engine()
         if engine is None:
             self._post(client, channel, thread_ts, *notice_blocks(self._not_ready()))
@@ -255,7 +340,7 @@ class SlackBot:
             self._post(client, channel, thread_ts, *notice_blocks(USAGE))
             return
         try:
-            result = engine.ask(question, k=self.settings.default_k, context=about)
+            result = engine.ask(question, k=self.settings.default_k, history=history)
         except QuestionError as e:
             notice = f"I can't answer that: {escape(str(e))}."
             self._post(client, channel, thread_ts, *notice_blocks(notice))
@@ -264,17 +349,18 @@ class SlackBot:
             log.exception("answering in %s failed", channel)
             self._post(client, channel, thread_ts, *notice_blocks(FAILED))
             return
-        self.threads.put((channel, thread_ts), about or question, replace=False)
+        self.threads.put((channel, thread_ts), [*history, question][-MAX_HISTORY:])
         self._post(client, channel, thread_ts, *answer_blocks(result))
 
-    def _thread_question(
-        self, client: WebClient, context: BoltContext, channel: str, thread_ts: str
-    ) -> str | None:
-        """What a thread the bot answered in is about; after a restart, ask Slack (once)."""
+    def _thread_history(
+        self, client: WebClient, context: BoltContext, channel: str, thread_ts: str, ts: str
+    ) -> list[str] | None:
+        """The questions asked before ``ts`` in a thread the bot answered in, oldest first
+        (None: not such a thread); after a restart, Slack is asked for them (once)."""
         key = (channel, thread_ts)
-        about = self.threads.get(key)
-        if about is not None or not self.looked_up.claim([key]):
-            return about
+        history = self.threads.get(key)
+        if history is not None or not self.looked_up.claim([key]):
+            return history
         try:
             reply = client.conversations_replies(channel=channel, ts=thread_ts, limit=100)
         except SlackApiError as e:
@@ -282,36 +368,51 @@ class SlackBot:
             return None
         messages = reply.get("messages") or []
         mine = {context.bot_user_id, context.bot_id} - {None}
+
         if not any(m.get("user") in mine or m.get("bot_id") in mine for m in messages[1:]):
             return None
-        about = plain_question(messages[0].get("text") or "") or None
-        if about:
-            self.threads.put(key, about, replace=False)
-        return about
+        # The thread's first message, and the later questions people asked in it.
+        history = [
+            question
+            for i, m in enumerate(messages)
+            if not m.get("bot_id")
+            and m.get("user") not in mine
+            and float(m.get("ts") or 0) < float(ts)
+            and (i == 0 or "?" in (m.get("text") or ""))
+            and (question := plain_question(m.get("text") or ""))
+        ][-MAX_HISTORY:]
+        if history:
+            self.threads.put(key, history, replace=False)
+        return history or None
 
     def _post(
         self, client: WebClient, channel: str, thread_ts: str, text: str, blocks: list[Block]
     ) -> None:
-        try:
-            client.chat_postMessage(
-                channel=channel,
-                thread_ts=thread_ts,
-                text=text,
-                blocks=blocks,
-                unfurl_links=False,
-                unfurl_media=False,
-            )
-        except SlackApiError as e:
-            log.error("chat.postMessage to %s failed: %s", channel, e.response.get("error"))
+        """Post a reply in the thread: one message, or several when it has over 50 blocks."""
+        for part_text, part_blocks in split_messages(text, blocks):
+            try:
+                client.chat_postMessage(
+                    channel=channel,
+                    thread_ts=thread_ts,
+                    text=part_text,
+                    blocks=part_blocks,
+                    unfurl_links=False,
+                    unfurl_media=False,
+                )
+            except SlackApiError as e:
+                log.error("chat.postMessage to %s failed: %s", channel, e.response.get("error"))
+                return
 
     def _respond(
         self, url: str, text: str, blocks: list[Block], *, in_channel: bool = False
     ) -> None:
         webhook = WebhookClient(url, retry_handlers=retry_handlers())
         kind = "in_channel" if in_channel else "ephemeral"
-        response = webhook.send(response_type=kind, text=text, blocks=blocks)
-        if response.status_code != 200:
-            log.error("response_url answered %s: %s", response.status_code, response.body)
+        for part_text, part_blocks in split_messages(text, blocks):
+            response = webhook.send(response_type=kind, text=part_text, blocks=part_blocks)
+            if response.status_code != 200:
+                log.error("response_url answered %s: %s", response.status_code, response.body)
+                return
 
 
 def make_bolt_app(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer.load import LoadError, load_path, load_paths
+from indexer.load import LoadError, article_id_for_url, load_html, load_path, load_paths
 from qa.types import Article
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "qa" / "demo_articles"
@@ -223,6 +223,35 @@ def test_html_article(tmp_path: Path) -> None:
     assert "  " not in article.text
 
 
+def test_html_publish_date_comes_from_the_page_markup(tmp_path: Path) -> None:
+    dated = ARTICLE_HTML.replace(
+        '<meta charset="utf-8">',
+        '<meta charset="utf-8">\n  <meta property="article:published_time" '
+        'content="2016-09-08T09:30:00+05:00">',
+    )
+    path = tmp_path / "dated.html"
+    path.write_text(dated, encoding="utf-8")
+    assert load_one(path).published == "2016-09-08"
+    # Without a date in the markup there is none: the footer's "© 2024" is not a date.
+    undated = tmp_path / "undated.html"
+    undated.write_text(ARTICLE_HTML, encoding="utf-8")
+    assert load_one(undated).published is None
+
+
+def test_load_html_takes_a_canonical_url_on_the_same_host_only() -> None:
+    same = load_html(ARTICLE_HTML, url="https://news.example.com/p?id=7", published="2016-09-08")
+    assert isinstance(same, Article)
+    assert same.url == "https://news.example.com/city/harbour-bridge-reopens-after-repairs"
+    assert (
+        same.id == article_id_for_url(same.url) and same.source == "https://news.example.com/p?id=7"
+    )
+    assert same.published == "2016-09-08"  # the feed's date: the page names none
+    other = load_html(ARTICLE_HTML, url="https://elsewhere.example.org/copy")
+    assert isinstance(other, Article) and other.url == "https://elsewhere.example.org/copy"
+    bad = load_html(SCRIPT_ONLY_HTML, url="https://news.example.com/app")
+    assert isinstance(bad, LoadError) and bad.path == "https://news.example.com/app"
+
+
 def test_html_with_only_scripts(tmp_path: Path) -> None:
     path = tmp_path / "app.htm"
     path.write_text(SCRIPT_ONLY_HTML, encoding="utf-8")
@@ -292,6 +321,24 @@ def test_jsonl_with_bad_lines(tmp_path: Path) -> None:
     assert isinstance(not_object, LoadError) and not_object.line == 6
     assert "expected a JSON object" in not_object.message
     assert blank_text == LoadError(str(path), 'line 7: missing "text"', line=7)
+
+
+def test_jsonl_published_field(tmp_path: Path) -> None:
+    path = tmp_path / "dated.jsonl"
+    lines = [
+        {"id": "a", "text": "Alpha.", "published": "2016-09-08"},
+        {"id": "b", "text": "Beta.", "published": "2016-09-08T19:05:00+05:00"},
+        {"id": "c", "text": "Gamma."},
+        {"id": "d", "text": "Delta.", "published": "last Tuesday"},
+        {"id": "e", "text": "Epsilon.", "published": 2016},
+    ]
+    path.write_text("\n".join(json.dumps(line) for line in lines), encoding="utf-8")
+    a, b, c, d, e = load_path(path)
+    assert (a.published, b.published, c.published) == ("2016-09-08", "2016-09-08T14:05:00Z", None)
+    assert "published" not in a.meta
+    assert isinstance(d, LoadError) and d.line == 4
+    assert d.message.startswith("line 4: \"published\": 'last Tuesday' is not an ISO 8601 date")
+    assert isinstance(e, LoadError) and "ISO 8601 date string" in e.message
 
 
 def test_jsonl_line_over_the_limit(tmp_path: Path) -> None:

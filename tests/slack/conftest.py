@@ -7,7 +7,7 @@ import hmac
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ class SlackStandIn(ThreadingHTTPServer):
         self.throttle = 0
         self.throttled = 0
         self.replies: dict[str, list[dict[str, Any]]] = {}
+        self.refuse: dict[str, str] = {}  # Web API method -> the error it answers with
         self.changed = threading.Condition()
 
     @property
@@ -93,7 +94,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
             return
         self.server.record(self.path, body)
-        if self.path.startswith("/commands/"):
+        if method in self.server.refuse:
+            self._send(200, {"ok": False, "error": self.server.refuse[method]})
+        elif self.path.startswith("/commands/"):
             self._send(200, None)
         elif method == "auth.test":
             self._send(200, {"ok": True, "user_id": BOT_USER, "bot_id": BOT_ID, "team_id": "T1"})
@@ -122,14 +125,17 @@ class SpyEngine:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.calls: list[tuple[str, str | None]] = []
+        self.calls: list[tuple[str, list[str]]] = []  # (question, history)
         self.gate = threading.Event()
         self.gate.set()
 
-    def ask(self, question: str, k: int = 3, context: str | None = None) -> AskResult:
-        self.calls.append((question, context))
+    def ask(self, question: str, k: int = 3, *, history: Sequence[str] = ()) -> AskResult:
+        self.calls.append((question, list(history)))
         assert self.gate.wait(30), "the test never released the engine"
-        return self.engine.ask(question, k=k, context=context)
+        return self.engine.ask(question, k=k, history=history)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.engine, name)  # everything but ask: the engine itself
 
 
 @pytest.fixture(scope="module")

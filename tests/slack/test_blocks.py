@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from qa.slack.blocks import (
     ZWSP,
     answer_blocks,
     escape,
+    feedback_value,
     quote_mrkdwn,
     source_link,
 )
@@ -96,7 +98,7 @@ def test_answer_blocks_with_more_sources():
     fallback, blocks = answer_blocks(
         AskResult(question="q", found=True, took_ms=1, answers=answers)
     )
-    assert [b["type"] for b in blocks] == ["section", "context", "context"]
+    assert [b["type"] for b in blocks] == ["section", "context", "context", "actions"]
     assert blocks[0]["text"]["text"].startswith("> Q&amp;A")
     assert blocks[1]["elements"][0]["text"].endswith("· score 0.81")
     more = blocks[2]["elements"]
@@ -121,3 +123,46 @@ def test_manifest_asks_for_what_the_bot_uses():
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert {"app_mentions:read", "chat:write", "commands", "im:history"} <= scopes
     assert manifest["features"]["slash_commands"][0]["command"] == "/ask"
+
+
+def test_reply_shows_the_publish_date_and_a_newer_article_that_differs():
+    older = answer("$5", article=ArticleRef(id="a1", title="Old", published="2016-09-08"))
+    newer = answer("$3", article=ArticleRef(id="a2", title="New", published="2017-03-01T10:00:00Z"))
+    newer.newer_than = ["a1"]
+    result = AskResult(question="How much?", found=True, took_ms=1.0, answers=[older, newer])
+    _, blocks = answer_blocks(result)
+    texts = [e["text"] for b in blocks if b["type"] == "context" for e in b["elements"]]
+    assert texts[0].startswith("Old · published 2016-09-08 · score")
+    assert (
+        texts[1]
+        == ":calendar: *A newer article answers differently:* “$3” in New · published 2017-03-01"
+    )
+    assert "New · published 2017-03-01 · score" in texts[-1]
+    # Undated answers say nothing about dates.
+    _, plain = answer_blocks(
+        AskResult(question="q", found=True, took_ms=1.0, answers=[answer("$5")])
+    )
+    assert "published" not in str(plain) and "newer" not in str(plain)
+
+
+def test_source_link_opens_the_quote_when_the_answer_has_a_deep_link():
+    deep = answer("$5")
+    deep.link = "https://x.org/a?b=1&c=2#:~:text=paid%20%245%2C%20he%20said"
+    assert source_link(deep) == (
+        "<https://x.org/a?b=1&c=2#:~:text=paid%20%245%2C%20he%20said|Deals &amp; &lt;Steals&gt;>"
+    )
+
+
+def test_feedback_buttons_carry_the_question_and_the_answer_place_under_slack_limits():
+    best = answer("$5")
+    _, blocks = answer_blocks(
+        AskResult(question="How much?", found=True, took_ms=1, answers=[best])
+    )
+    (actions,) = [b for b in blocks if b["type"] == "actions"]
+    values = {json.loads(e["value"])["q"] for e in actions["elements"]}
+    assert values == {"How much?"}
+    where = json.loads(actions["elements"][0]["value"])
+    assert (where["a"], where["s"], where["e"], where["f"]) == ("a1", best.start, best.end, "text")
+    for question in ("é" * 1990, '"' * 1990, "x" * 5000):
+        value = feedback_value(question, best)
+        assert len(value) <= 2000 and question.startswith(json.loads(value)["q"])

@@ -69,7 +69,8 @@ def mrkdwn(post: dict) -> str:
     for block in post["blocks"]:
         if "text" in block:
             texts.append(block["text"]["text"])
-        texts += [e["text"] for e in block.get("elements", [])]
+        for e in block.get("elements", []):  # mrkdwn, or a button's plain_text object
+            texts.append(e["text"] if isinstance(e["text"], str) else e["text"]["text"])
     return "\n".join(texts)
 
 
@@ -118,7 +119,21 @@ def test_follow_up_in_thread_uses_the_first_question(
     assert post["thread_ts"] == TS
     assert "25" in mrkdwn(post)
     assert "foreigners" in mrkdwn(post)
-    assert spy.calls[-1] == ("and how many were foreigners?", QUESTION)
+    assert spy.calls[-1] == ("and how many were foreigners?", [QUESTION])
+
+
+def test_each_follow_up_carries_the_questions_asked_before_it_in_the_thread(
+    client: TestClient, slack_api: SlackStandIn, spy: SpyEngine
+):
+    post_event(client, mention(), "Ev1")
+    slack_api.wait_for(1)
+    first = message("and how many were foreigners?", "1700000001.000200", thread_ts=TS)
+    post_event(client, first, "Ev2")
+    slack_api.wait_for(2)
+    second = message("where were they from?", "1700000002.000200", thread_ts=TS)
+    post_event(client, second, "Ev3")
+    slack_api.wait_for(3)
+    assert spy.calls[-1] == ("where were they from?", [QUESTION, "and how many were foreigners?"])
 
 
 def test_thread_chatter_and_other_threads_are_left_alone(
@@ -145,7 +160,20 @@ def test_follow_up_after_a_restart_asks_slack_for_the_thread(
     post_event(client, follow_up, "Ev2")
     (post,) = slack_api.wait_for(1)
     assert post["thread_ts"] == TS
-    assert spy.calls == [("and how many were foreigners?", QUESTION)]
+    assert spy.calls == [("and how many were foreigners?", [QUESTION])]
+    # The thread, as Slack returns it, may hold the new message already: it is not history.
+    slack_api.replies["1700000010.0"] = [
+        {"user": HUMAN, "ts": "1700000010.0", "text": f"<@{BOT_USER}> {QUESTION}"},
+        {"user": BOT_USER, "bot_id": BOT_ID, "ts": "1700000010.5", "text": "309: ..."},
+        {"user": HUMAN, "ts": "1700000011.0", "text": "thanks!"},
+        {"user": HUMAN, "ts": "1700000012.0", "text": "and how many were foreigners?"},
+        {"bot_id": "B0OTHER", "ts": "1700000012.5", "text": "Another bot asks: why?"},
+        {"user": HUMAN, "ts": "1700000013.0", "text": "where were they from?"},
+    ]
+    later = message("where were they from?", "1700000013.0", thread_ts="1700000010.0")
+    post_event(client, later, "Ev3")
+    slack_api.wait_for(2)
+    assert spy.calls[-1] == ("where were they from?", [QUESTION, "and how many were foreigners?"])
 
 
 def test_slash_command_answers_in_channel(client: TestClient, slack_api: SlackStandIn):

@@ -92,7 +92,7 @@ def test_a_replayed_slash_command_is_answered_once(
     assert "*309*" in json.dumps(reply)
     slack_api.settle()
     assert len(slack_api.posts("/commands/")) == 1
-    assert spy.calls == [(QUESTION, None)]
+    assert spy.calls == [(QUESTION, [])]  # one ask, no earlier questions
     # The same question typed again is a new request (new timestamp, new trigger): answered.
     time.sleep(1.1)
     assert (

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,23 +80,16 @@ def chat_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return index
 
 
-@pytest.fixture(scope="session")
-def chat_server(chat_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``qa-serve`` on a free localhost port; yields its base URL once /healthz is 200."""
+@contextmanager
+def running_qa_serve(index: Path, env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """``qa-serve --index INDEX`` on a free localhost port; yields its base URL once
+    /healthz is 200, and stops it after."""
     port = _free_port()
-    log_path = tmp_path_factory.mktemp("chat-server") / "qa-serve.log"
+    command = [_script("qa-serve"), "--index", str(index), "--host", "127.0.0.1"]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [
-                _script("qa-serve"),
-                "--index",
-                str(chat_index),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=_server_env(),
+            [*command, "--port", str(port)],
+            env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -126,6 +120,14 @@ def chat_server(chat_index: Path, tmp_path_factory: pytest.TempPathFactory) -> I
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=15)
+
+
+@pytest.fixture(scope="session")
+def chat_server(chat_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``qa-serve`` on a free localhost port; yields its base URL once /healthz is 200."""
+    log_path = tmp_path_factory.mktemp("chat-server") / "qa-serve.log"
+    with running_qa_serve(chat_index, _server_env(), log_path) as base:
+        yield base
 
 
 @pytest.fixture(scope="session")

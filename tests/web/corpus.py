@@ -33,6 +33,7 @@ EMOJI_ID = "fun/harbor fair?#1%"  # an id that needs URL encoding
 EMOJI_TITLE = "Harbor fair 🎡 opening day"
 EMOJI_QUESTION = "How many visitors did the Harbor Fair welcome on opening day?"
 EMOJI_ANSWER = "4,812"
+EMOJI_PUBLISHED = "2023-08-01T09:00:00Z"
 EMOJI_TEXT = (
     "🎉🎈🎆 Fireworks opened the season at the waterfront.\n\n"
     "🎡🎠 The Harbor Fair welcomed 4,812 visitors 🎟️ on opening day, the organisers said. "
@@ -60,7 +61,7 @@ def write_corpus(folder: Path) -> Path:
     shutil.copyfile(SEED_ARTICLE, folder / "news" / SEED_ARTICLE.name)
     records = [
         {"id": XSS_ID, "title": XSS_TITLE, "url": "javascript:alert(4)", "text": XSS_TEXT},
-        {"id": EMOJI_ID, "title": EMOJI_TITLE, "text": EMOJI_TEXT},
+        {"id": EMOJI_ID, "title": EMOJI_TITLE, "text": EMOJI_TEXT, "published": EMOJI_PUBLISHED},
         *(filler(n) for n in range(1, FILLER_COUNT + 1)),
     ]
     lines = (json.dumps(r, ensure_ascii=False) for r in records)

@@ -37,6 +37,18 @@ function updateChrome() {
   $("clear").disabled = !hasTurns;
 }
 
+const MAX_HISTORY = 10; // the API takes at most this many earlier questions
+
+/** The questions asked before ``turn`` in this conversation, oldest first: the server
+ * resolves a follow-up ("How many of them were foreigners?") against them. */
+function historyBefore(turn) {
+  const index = turns.indexOf(turn);
+  return turns
+    .slice(0, index < 0 ? turns.length : index)
+    .map((t) => t.question)
+    .slice(-MAX_HISTORY);
+}
+
 async function ask(turn) {
   turn.status = "pending";
   turn.result = null;
@@ -49,7 +61,7 @@ async function ask(turn) {
       {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ question: turn.question, k: K }),
+        body: JSON.stringify({ question: turn.question, k: K, history: historyBefore(turn) }),
       },
       ASK_TIMEOUT_MS,
     );

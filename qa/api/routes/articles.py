@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from indexer.clean import clean_text
+from indexer.load import article_id_for_url
 from indexer.store import IndexDamagedError
 from qa.api.deps import EngineDep, WriteAccess
 from qa.api.schemas import (
@@ -23,7 +24,7 @@ router = APIRouter(prefix="/api/articles", tags=["articles"])
 
 def _derive_id(body: ArticleIn) -> str:
     if body.url:
-        return "url-" + hashlib.sha1(body.url.encode()).hexdigest()[:16]
+        return article_id_for_url(body.url)
     slug = re.sub(r"[^a-z0-9]+", "-", body.title.lower()).strip("-")[:80]
     return slug or "article-" + hashlib.sha1(body.text.encode()).hexdigest()[:16]
 
@@ -92,6 +93,7 @@ def add_article(body: ArticleIn, engine: EngineDep, response: Response) -> Artic
         url=body.url,
         text=text,
         meta=body.meta,
+        published=body.published,
     )
     if body.id is None and body.url is None:
         # The id comes from the title alone: another article with the same title must not

@@ -19,7 +19,9 @@ router = APIRouter(tags=["ask"])
 def ask(body: AskRequest, engine: EngineDep) -> Response:
     """`found: false` with no answers when the articles hold no answer."""
     try:
-        result = engine.ask(body.question, k=body.k)
+        result = engine.ask(
+            body.question, k=body.k, history=body.history, since=body.since, until=body.until
+        )
     except QuestionError as e:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(e)) from None
     # Serialised here: for a returned model FastAPI would validate it once more, on a second

@@ -43,11 +43,15 @@ def test_ask_contract(client: TestClient) -> None:
         "quote_end",
         "score",
         "article",
+        "link",
+        "newer_than",
     }
+    assert answer["link"].startswith(answer["article"]["url"] + "#:~:text=")
+    assert set(answer["article"]) == {"id", "title", "url", "published"}
     article = client.get(f"/api/articles/{answer['article']['id']}").json()
     assert article["text"][answer["start"] : answer["end"]] == answer["text"] == "309"
     assert article["text"][answer["quote_start"] : answer["quote_end"]] == answer["quote"]
-    assert set(article) == {"id", "title", "url", "text", "meta"}
+    assert set(article) == {"id", "title", "url", "text", "meta", "published"}
 
 
 @pytest.mark.parametrize(
@@ -60,12 +64,23 @@ def test_ask_contract(client: TestClient) -> None:
         ({"question": "ok?", "k": 1000}, 422, "k must"),
         ({"question": "ok?", "k": "x"}, 422, "k"),
         ({"k": 3}, 422, "question"),
+        ({"question": "ok?", "since": "last week"}, 422, "not an ISO 8601 date"),
+        ({"question": "ok?", "since": "2017-02-01", "until": "2017-01-01"}, 422, "after until"),
     ],
 )
 def test_ask_errors_are_clear_json(client: TestClient, body: dict, status: int, words: str) -> None:
     r = client.post("/api/ask", json=body)
     assert r.status_code == status
     assert words in r.json()["detail"]
+
+
+def test_ask_follows_up_on_the_conversation_history(client: TestClient) -> None:
+    question = {"question": "How many of them were foreigners?"}
+    history = ["How many people has Pakistan arrested?"]
+    r = client.post("/api/ask", json={**question, "history": history})
+    assert r.status_code == 200 and "25" in r.json()["answers"][0]["text"]
+    r = client.post("/api/ask", json={**question, "history": history * 11})
+    assert r.status_code == 422 and "history" in r.json()["detail"]
 
 
 def test_malformed_json_and_oversized_body(client: TestClient) -> None:
@@ -101,6 +116,14 @@ def test_articles_list_get_add_update_delete(client: TestClient) -> None:
         "/api/ask", json={"question": "How many capybaras did the zoo get?"}
     ).json()
     assert answer["found"] and answer["answers"][0]["article"]["id"] == "zoo"
+    assert answer["answers"][0]["article"]["published"] is None
+
+    # A publish date is kept (in the stored ISO 8601 form), and a bad one refused.
+    dated = {**new, "published": "2024-05-06T10:00:00+02:00"}
+    assert client.post("/api/articles", json=dated, headers=AUTH).json()["status"] == "updated"
+    assert client.get("/api/articles/zoo").json()["published"] == "2024-05-06T08:00:00Z"
+    bad_date = client.post("/api/articles", json={**new, "published": "May"}, headers=AUTH)
+    assert bad_date.status_code == 422 and "ISO 8601" in bad_date.json()["detail"]
 
     assert client.delete("/api/articles/zoo").status_code == 401
     assert client.delete("/api/articles/zoo", headers=AUTH).json()["status"] == "deleted"

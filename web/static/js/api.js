@@ -120,7 +120,10 @@ export function normalizeResult(data) {
         id: str(a.article && a.article.id),
         title: str(a.article && a.article.title, "Untitled article"),
         url: a.article && typeof a.article.url === "string" ? a.article.url : null,
+        published: a.article && typeof a.article.published === "string" ? a.article.published : null,
       },
+      newer_than: Array.isArray(a.newer_than) ? a.newer_than.filter((id) => typeof id === "string") : [],
+      link: typeof a.link === "string" ? a.link : null,
     }));
   return { found: Boolean(data && data.found) && clean.length > 0, answers: clean };
 }

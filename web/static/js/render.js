@@ -3,7 +3,7 @@
 
 import { $, el, nextId } from "./dom.js";
 import { locate, wrapRange } from "./offsets.js";
-import { ApiError, describeError, getArticle, safeUrl, str } from "./api.js";
+import { ApiError, describeError, fetchJson, getArticle, safeUrl, str } from "./api.js";
 
 const CONTEXT_CHARS = 700; // at most this many characters of context on each side of a quote
 
@@ -17,8 +17,9 @@ export function announce(message) {
   }, 50);
 }
 
-function articleLink(article) {
-  const href = safeUrl(article.url);
+/** The article's title, linked to ``link`` (the deep link to the quote) or else its URL. */
+function articleLink(article, link = null) {
+  const href = safeUrl(link) || safeUrl(article.url);
   const title = article.title || article.id || "Untitled article";
   if (!href) return el("span", { class: "article-title" }, title);
   return el(
@@ -99,7 +100,81 @@ function renderContext(article, answer) {
   return el("div", {}, body, where);
 }
 
-function renderAnswer(answer, { primary }) {
+/** "published 8 Sep 2016" as a <time>, or null when the date is unknown or unreadable. */
+function renderPublished(published) {
+  if (typeof published !== "string" || !published) return null;
+  const date = new Date(published.length === 10 ? `${published}T00:00:00Z` : published);
+  if (Number.isNaN(date.getTime())) return null;
+  const options = { year: "numeric", month: "short", day: "numeric" };
+  if (published.length === 10) options.timeZone = "UTC"; // a bare date has no time zone
+  return el("span", { class: "published muted" }, " · published ", el("time", { datetime: published }, date.toLocaleDateString(undefined, options)));
+}
+
+/** "Newer than <title> (date)" when this answer's article postdates others that differ. */
+function renderNewer(answer, peers) {
+  const older = (answer.newer_than || [])
+    .map((id) => peers.find((p) => p.article.id === id))
+    .filter(Boolean);
+  if (!older.length) return null;
+  const names = older.map((p) => `${p.article.title}${p.article.published ? ` (${p.article.published.slice(0, 10)})` : ""}`);
+  return el("p", { class: "newer" }, el("strong", {}, "Newer: "), `this article was published after ${names.join(", ")}, which answers differently.`);
+}
+
+/** Under the best answer: the other sources that are newer than it and answer differently. */
+function renderNewerOthers(best, others) {
+  const newer = others.filter((a) => (a.newer_than || []).includes(best.article.id));
+  if (!newer.length) return null;
+  const items = newer.map((a) => `“${a.text}” in ${a.article.title}${a.article.published ? ` (${a.article.published.slice(0, 10)})` : ""}`);
+  return el("p", { class: "newer" }, el("strong", {}, "A newer article answers differently: "), `${items.join("; ")}. See the other sources below.`);
+}
+
+/** "Was this helpful?" buttons for one answer, then an optional comment; each choice is a
+ * POST /api/feedback (the server keeps the latest per question and answer). */
+function renderFeedback(answer, question) {
+  const note = el("span", { class: "feedback-note muted", role: "status" });
+  const yes = el("button", { type: "button", class: "link-button feedback-yes", "aria-pressed": "false" }, "Helpful");
+  const no = el("button", { type: "button", class: "link-button feedback-no", "aria-pressed": "false" }, "Not helpful");
+  const commentId = nextId("comment");
+  const comment = el("textarea", { id: commentId, class: "feedback-comment", rows: "2", maxlength: "2000" });
+  const form = el(
+    "form",
+    { class: "feedback-form", hidden: true },
+    el("label", { for: commentId, class: "field-label" }, "What was wrong or right? (optional)"),
+    comment,
+    el("button", { type: "submit", class: "button button-quiet" }, "Send comment"),
+  );
+  let helpful = null;
+  async function send(text) {
+    note.textContent = "Sending…";
+    try {
+      const body = { question, answer_text: answer.text, article_id: answer.article.id, helpful, comment: text || null, channel: "web" };
+      if (Number.isInteger(answer.start)) body.start = answer.start;
+      await fetchJson("/api/feedback", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+      note.textContent = text ? "Thanks, your comment was sent." : "Thanks for your feedback.";
+      return true;
+    } catch (error) {
+      const why = error instanceof ApiError && error.detail ? `: ${error.detail}.` : `. ${describeError(error).message}`;
+      note.textContent = `Could not send the feedback${why}`;
+      return false;
+    }
+  }
+  for (const [button, value] of [[yes, true], [no, false]]) {
+    button.addEventListener("click", async () => {
+      helpful = value;
+      yes.setAttribute("aria-pressed", String(value));
+      no.setAttribute("aria-pressed", String(!value));
+      if (await send(null)) form.hidden = false;
+    });
+  }
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = comment.value.trim();
+    if (text && (await send(text))) form.hidden = true;
+  });
+  return el("div", { class: "feedback" }, el("span", { class: "muted" }, "Was this helpful? "), yes, " ", no, " ", note, form);
+}
+
+function renderAnswer(answer, { primary, peers = [], question = "" }) {
   const contextId = nextId("context");
   const toggle = el(
     "button",
@@ -114,8 +189,10 @@ function renderAnswer(answer, { primary }) {
     "div",
     { class: primary ? "answer answer-primary" : "answer" },
     renderQuote(answer),
-    el("p", { class: "source" }, el("span", { class: "muted" }, "Source: "), articleLink(answer.article)),
+    el("p", { class: "source" }, el("span", { class: "muted" }, "Source: "), articleLink(answer.article, answer.link), renderPublished(answer.article.published)),
+    renderNewer(answer, peers),
     el("div", { class: "answer-tools" }, toggle, score),
+    renderFeedback(answer, question),
     panel,
   );
 }
@@ -182,7 +259,8 @@ function renderReply(turn, actions) {
     "div",
     { class: "bubble bubble-reply bubble-answer" },
     el("p", { class: "sr-only" }, `Answer: ${best.text}`),
-    renderAnswer(best, { primary: true }),
+    renderAnswer(best, { primary: true, peers: result.answers, question: turn.question }),
+    renderNewerOthers(best, others),
   );
   if (others.length) {
     const label = others.length === 1 ? "1 other source" : `${others.length} other sources`;
@@ -191,7 +269,7 @@ function renderReply(turn, actions) {
         "details",
         { class: "others" },
         el("summary", {}, label),
-        el("ol", { class: "others-list" }, others.map((a) => el("li", {}, renderAnswer(a, { primary: false })))),
+        el("ol", { class: "others-list" }, others.map((a) => el("li", {}, renderAnswer(a, { primary: false, peers: result.answers, question: turn.question })))),
       ),
     );
   }
