@@ -159,9 +159,16 @@ _FURNITURE_LINE = re.compile(
 # ... and lines that are furniture when short (a sentence may start the same way).
 _FURNITURE_SHORT = re.compile(
     r"^(?:Read more|Read More|READ MORE|Related|RELATED|More from|More on|Advertisement"
-    r"|ADVERTISEMENT|Share|Story continues|Continue reading|Log in|Sign in|SUBSCRIBE"
-    r"|Subscribe|Most Read|Most read|Trending|Recommended|See also|Don't miss|Also read"
-    r"|ALSO READ|Updated|Published|Posted|Last updated|Sign up|Newsletter)\b"
+    r"|ADVERTISEMENT|Share(?: this| on| via|:|$)|Story continues|Continue reading|Log in"
+    r"|Sign in|SUBSCRIBE|Subscribe|Most Read|Most read|Trending|Recommended|See also"
+    r"|Don't miss|Also read|ALSO READ|Sign up|Newsletter)\b"
+    # a timestamp line: "Updated 3:14 PM EDT, Thu May 4, 2023" (no sentence end)
+    r"|^(?:Updated|Published|Posted|Last updated)\b[^.!?]*$"
+)
+# Headers of a list of links: the short unpunctuated lines under them are links.
+_LIST_HEADER = re.compile(
+    r"^(?:Read more|Related|RELATED|More from|More on|See also|Also read|ALSO READ|Most read"
+    r"|Most Read|Trending|Recommended|Don't miss)\b"
 )
 _SHORT_WORDS = 12
 _BYLINE = re.compile(
@@ -195,6 +202,7 @@ def boilerplate_spans(text: str) -> list[tuple[int, int]]:
             spans.extend(short_run)
         short_run.clear()
 
+    in_list = False  # under a "Related:" header, in the same paragraph
     for start, end in lines:
         line = text[start:end].strip()
         if not line:
@@ -202,23 +210,31 @@ def boilerplate_spans(text: str) -> list[tuple[int, int]]:
         words = len(line.split())
         if short_run and text[short_run[-1][1] : start] != "\n":
             flush_run()  # a paragraph break ends a run
+        if in_list and text[spans[-1][1] : start] != "\n":
+            in_list = False
+        unpunctuated = words <= 14 and not _END_PUNCT.search(line)
+        if in_list and unpunctuated:
+            spans.append((start, end))
+            continue
+        in_list = False
         if (
             _FURNITURE_LINE.match(line)
-            or (words <= _SHORT_WORDS and _FURNITURE_SHORT.match(line))
             or _BYLINE.match(line)
+            or (words <= _SHORT_WORDS and _FURNITURE_SHORT.match(line))
             or (words <= 40 and _CAPTION_END.search(line))
             or (words <= 30 and _CONTRIBUTED.search(line))
         ):
             flush_run()
             spans.append((start, end))
+            in_list = bool(_LIST_HEADER.match(line))
             continue
-        if words <= 14 and not _END_PUNCT.search(line):
+        if unpunctuated:
             short_run.append((start, end))
             continue
         flush_run()
-        dateline = _DATELINE.match(text, start, end)
-        if dateline and dateline.end() < end:
-            spans.append((start, dateline.end()))
+        dateline = _DATELINE.match(text[start:end])
+        if dateline and dateline.end() < end - start:
+            spans.append((start, start + dateline.end()))
     flush_run()
     spans.sort()
     return spans

@@ -225,13 +225,7 @@ def load_examples(cfg: TrainConfig) -> tuple[list[dict[str, Any]], dict[str, int
         if placed is None:
             continue
         examples.append(
-            {
-                "id": qa["id"] + "-impossible",
-                "question": qa["question"],
-                "context": contexts.prefix(ai) + placed[0],
-                "answer_start": -1,
-                "answer_text": "",
-            }
+            _no_answer(qa["id"] + "-impossible", qa["question"], contexts.prefix(ai) + placed[0])
         )
 
     n_neg = round(cfg.neg_ratio * len(chosen))
@@ -241,13 +235,7 @@ def load_examples(cfg: TrainConfig) -> tuple[list[dict[str, Any]], dict[str, int
         if negative is None:
             continue
         negatives.append(
-            {
-                "id": qa["id"] + "-neg",
-                "question": qa["question"],
-                "context": contexts.prefix(ai) + negative,
-                "answer_start": -1,
-                "answer_text": "",
-            }
+            _no_answer(qa["id"] + "-neg", qa["question"], contexts.prefix(ai) + negative)
         )
     n_topical = round(cfg.topical_ratio * len(chosen))
     topical = chosen[n_neg : n_neg + n_topical]
@@ -256,13 +244,7 @@ def load_examples(cfg: TrainConfig) -> tuple[list[dict[str, Any]], dict[str, int
             continue
         bj, text = found
         negatives.append(
-            {
-                "id": qa["id"] + "-topical",
-                "question": qa["question"],
-                "context": contexts.prefix(bj) + text,
-                "answer_start": -1,
-                "answer_text": "",
-            }
+            _no_answer(qa["id"] + "-topical", qa["question"], contexts.prefix(bj) + text)
         )
     n_positive = sum(1 for e in examples if e["answer_start"] >= 0)
     stats = {
@@ -281,6 +263,17 @@ def load_examples(cfg: TrainConfig) -> tuple[list[dict[str, Any]], dict[str, int
     if cfg.contexts == "passages":
         stats["answer_cut_by_passages"] = n_not_found
     return examples + negatives, stats
+
+
+def _no_answer(example_id: str, question: str, context: str) -> dict[str, Any]:
+    """An example whose context does not answer the question (labelled [CLS])."""
+    return {
+        "id": example_id,
+        "question": question,
+        "context": context,
+        "answer_start": -1,
+        "answer_text": "",
+    }
 
 
 class _ArticleContexts:
@@ -343,7 +336,8 @@ class _ArticleContexts:
         queries = bm25s.tokenize(
             [qa["question"] for _, _, qa in questions], stopwords="en", show_progress=False
         )
-        docs, _ = retriever.retrieve(queries, k=20, show_progress=False, n_threads=1)
+        k = min(20, len(corpus))
+        docs, _ = retriever.retrieve(queries, k=k, show_progress=False, n_threads=1)
         found: list[tuple[int, str] | None] = []
         for (ai, _, qa), row in zip(questions, docs, strict=True):
             answer = qa["answers"][0]["text"].lower()

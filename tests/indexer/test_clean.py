@@ -7,7 +7,13 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from indexer.clean import clean_text, repair_text, title_from_url
+from indexer.clean import (
+    boilerplate_spans,
+    clean_text,
+    mask_boilerplate,
+    repair_text,
+    title_from_url,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "qa" / "demo_articles"
 
@@ -97,3 +103,84 @@ def test_clean_text_is_idempotent(text: str) -> None:
 )
 def test_title_from_url(url: str, title: str | None) -> None:
     assert title_from_url(url) == title
+
+
+# News furniture in the shapes of agency and network copy (written for these tests).
+REUTERS = (
+    "LONDON, March 3 (Reuters) - Britain's economy grew 0.2% in the fourth quarter, official "
+    "data showed on Friday.\n\n"
+    "Reporting by Jane Roe; Editing by John Doe\n\n"
+    "Our Standards: The Thomson Reuters Trust Principles."
+)
+AP = (
+    "NEW YORK (AP) — Stocks fell on Monday as oil prices climbed.\n\n"
+    "Traders watch prices on the floor of the exchange. (AP Photo/Seth Wenig)\n\n"
+    "Associated Press writer Mary Major contributed to this report."
+)
+CNN = (
+    "By Jane Doe, CNN\n\n"
+    "Updated 3:14 PM EDT, Thu May 4, 2023\n\n"
+    "New York CNN Business — The sandwich chain is launching a new menu next week.\n\n"
+    "Sign up for CNN's Five Things newsletter to get the news in your inbox.\n\n"
+    "Related: How the sandwich wars began\nWhy fast food prices keep rising\n"
+    "The chains that closed the most stores"
+)
+BBC = (
+    "Image source, Getty Images\n\n"
+    "Image caption, Firefighters at the scene on Tuesday\n\n"
+    "KYIV, Ukraine — Russian forces attacked the city overnight, officials said."
+)
+
+
+def _furniture(text: str) -> list[str]:
+    return [text[s:e] for s, e in boilerplate_spans(text)]
+
+
+def test_agency_and_network_furniture_is_found() -> None:
+    assert _furniture(REUTERS) == [
+        "LONDON, March 3 (Reuters) - ",
+        "Reporting by Jane Roe; Editing by John Doe",
+        "Our Standards: The Thomson Reuters Trust Principles.",
+    ]
+    assert _furniture(AP) == [
+        "NEW YORK (AP) — ",
+        "Traders watch prices on the floor of the exchange. (AP Photo/Seth Wenig)",
+        "Associated Press writer Mary Major contributed to this report.",
+    ]
+    assert _furniture(CNN) == [
+        "By Jane Doe, CNN",
+        "Updated 3:14 PM EDT, Thu May 4, 2023",
+        "New York CNN Business — ",
+        "Sign up for CNN's Five Things newsletter to get the news in your inbox.",
+        "Related: How the sandwich wars began",
+        "Why fast food prices keep rising",
+        "The chains that closed the most stores",
+    ]
+    assert _furniture(BBC) == [
+        "Image source, Getty Images",
+        "Image caption, Firefighters at the scene on Tuesday",
+        "KYIV, Ukraine — ",
+    ]
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Pakistani authorities have so far arrested 309 people, he said.",
+        "US President Joe Biden — who spoke on Tuesday — said the talks would go on.",
+        "Related to the merger, the company said it would cut 200 jobs next year.",
+        "Share prices fell 3% on Monday as investors worried about interest rates.",
+        "By the end of the year, the company had sold 2 million phones.",
+        "Headline of a piece\n\nTuesday, September 1, 2015\n\nThe body starts here.",
+    ],
+)
+def test_prose_is_not_furniture(sentence: str) -> None:
+    assert boilerplate_spans(sentence) == []
+
+
+def test_masking_keeps_every_offset() -> None:
+    masked = mask_boilerplate(CNN)
+    assert len(masked) == len(CNN)
+    assert "CNN" not in masked and "Sign up" not in masked
+    start = CNN.index("The sandwich chain")
+    assert masked[start:].startswith("The sandwich chain is launching a new menu next week.")

@@ -138,3 +138,76 @@ def test_unknown_context_mode_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match="passages"):
         load_examples(cfg)
+
+
+def _write_squad2(path: Path) -> Path:
+    """Two articles in SQuAD 2.0 form: answerable and unanswerable questions on each."""
+    articles = []
+    for title, river, length in (
+        ("Orinoco", "Orinoco", "2,140 km"),
+        ("Danube", "Danube", "2,850 km"),
+    ):
+        context = (
+            f"The {river} river rises in the mountains and flows {length} to the sea. "
+            f"Fishermen on the {river} catch catfish every spring."
+        )
+        qas = [
+            {
+                "id": f"{title}-a{i}",
+                "question": f"How far does the {river} river flow?",
+                "is_impossible": False,
+                "answers": [{"text": length, "answer_start": context.index(length)}],
+            }
+            for i in range(10)
+        ] + [
+            {
+                "id": f"{title}-u{i}",
+                "question": f"How far does the {river} canal flow?",
+                "is_impossible": True,
+                "answers": [],
+                "plausible_answers": [{"text": length, "answer_start": context.index(length)}],
+            }
+            for i in range(10)
+        ]
+        articles.append({"title": title, "paragraphs": [{"context": context, "qas": qas}]})
+    path.write_text(json.dumps({"version": "v2.0", "data": articles}), encoding="utf-8")
+    return path
+
+
+def _squad2_examples(tmp_path: Path, **options: object) -> tuple[list[dict], dict]:
+    cfg = TrainConfig(train_file=_write_squad2(tmp_path / "train-v2.json"), seed=5, **options)
+    return load_examples(cfg)
+
+
+def test_squad2_unanswerables_topical_negatives_and_titles(tmp_path: Path) -> None:
+    examples, stats = _squad2_examples(
+        tmp_path, unanswerable_ratio=1.0, topical_ratio=1.0, neg_ratio=0.0, title_prefix=True
+    )
+    positives = [e for e in examples if e["answer_start"] >= 0]
+    impossible = [e for e in examples if e["id"].endswith("-impossible")]
+    topical = [e for e in examples if e["id"].endswith("-topical")]
+    assert stats["positives"] == len(positives) == 20 and len(impossible) == 20
+    for e in positives:  # the title is read first, and the label still points at the answer
+        assert e["context"].startswith(("Orinoco\n\n", "Danube\n\n"))
+        assert e["context"][e["answer_start"] :].startswith(e["answer_text"])
+    for e in topical:  # another article's passage, which does not hold the answer
+        own = e["id"].split("-")[0]
+        assert not e["context"].startswith(own) and e["answer_start"] == -1
+    assert topical and stats["topical_negatives"] == len(topical)
+
+
+def test_held_out_articles_never_reach_training(tmp_path: Path) -> None:
+    from qa.train.reader import is_holdout_title
+
+    mod = next(m for m in range(2, 50) if is_holdout_title("Orinoco", m))
+    assert not is_holdout_title("Danube", mod)
+    examples, stats = _squad2_examples(tmp_path, holdout_mod=mod, unanswerable_ratio=1.0)
+    assert stats["held_out_articles"] == 1 and stats["held_out_questions"] == 20
+    assert examples and all("Orinoco" not in e["context"] for e in examples)
+
+
+def test_long_questions_open_with_a_sentence_without_the_answer(tmp_path: Path) -> None:
+    examples, stats = _squad2_examples(tmp_path, long_question_ratio=1.0)
+    long = [e for e in examples if e["question"].startswith("Fishermen")]
+    assert len(long) == stats["long_questions"] == 20
+    assert all(e["answer_text"] not in e["question"] for e in long)
