@@ -24,7 +24,7 @@ from indexer.split import split_sentences
 from indexer.store import ArticleSummary, IndexDamagedError, IndexMismatchError
 from qa.annotate import annotate
 from qa.answer import build_answers
-from qa.calibrate import Calibration, answer_scores, calibration_path
+from qa.confidence import Confidence, load_confidence
 from qa.read.base import Reader, Span
 from qa.rerank import LexicalReranker
 from qa.retrieve import Hit, HybridRetriever
@@ -157,15 +157,21 @@ class Engine:
         return make_reader(self.settings)
 
     @cached_property
-    def calibration(self) -> Calibration | None:
-        """Each reader has its own (fitted on dev by ``python -m qa.train.calibration``)."""
-        return Calibration.load(calibration_path(self.reader.name))
+    def confidence(self) -> Confidence | None:
+        """The reader's fitted confidence model (``qa-train calibrate``), if it has one for
+        these very weights and precision."""
+        confidence = load_confidence(self.reader)
+        if confidence is None:
+            log.warning(
+                "no confidence model fitted for %s: scores are the reader's own", self.reader.name
+            )
+        return confidence
 
     @cached_property
     def threshold(self) -> float:
         if self.settings.answer_threshold is not None:
             return self.settings.answer_threshold
-        return self.calibration.threshold if self.calibration else DEFAULT_THRESHOLD
+        return self.confidence.threshold if self.confidence else DEFAULT_THRESHOLD
 
     def warm_up(self) -> Engine:
         """Load every model and answer one question, so the first real ask is fast.
@@ -557,12 +563,10 @@ class Engine:
         """Retrieve, read and build verified answers (the question is valid); ``within``:
         the passages a date range allows (None: all)."""
         hits, read, spans = self._read_in_turn(question, context, depth, within)
-        if self.calibration:
-            answerable = self.calibration.answerable(spans, read)
+        if self.confidence:
             # A follow-up's passages were retrieved for the earlier question too: their
             # evidence would favour the earlier answer, so the reader alone orders them.
-            weights = None if context else self.calibration.rank_weights
-            scores = answer_scores(answerable, spans, read, weights)
+            scores = self.confidence.scores(spans, read, rank=not context)
         else:
             scores = [s.score for s in spans]
         refs = self.store.article_refs(h.article_id for h in read)

@@ -2,7 +2,11 @@
 
 Metrics: retrieval recall@1/5/10 (a retrieved passage's ``[start, end)`` covers a gold answer
 span), EM and F1 (official SQuAD normalisation), answer-in-quote rate and median quote length,
-verbatim rate, false-abstain rate, abstention on out-of-corpus questions, latency p50/p95.
+verbatim rate, false-abstain rate, abstention on out-of-corpus questions (about articles not
+indexed) and on unanswerable ones (about indexed articles, SQuAD 2.0 style), latency p50/p95,
+and how well the shown score is calibrated: the expected calibration error over every answer
+shown (10 score bins; right = token F1 >= 0.5 to a gold answer; any answer to an out-of-corpus
+or unanswerable question is wrong) and its reliability table.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
+from qa.confidence import reliability
 from qa.retrieve import Hit
 from qa.settings import Settings
 from qa.types import AskResult
@@ -90,6 +95,7 @@ class Outcome:
     gold: list[str]
     found: bool
     answer: str | None  # the best answer's text
+    score: float | None  # the best answer's score
     quote: str | None
     answer_article: str | None
     gold_rank: int | None  # 1-based rank of the first retrieved passage covering a gold span
@@ -138,6 +144,7 @@ def score_question(
         gold=q.answers,
         found=best is not None,
         answer=best.text if best else None,
+        score=best.score if best else None,
         quote=best.quote if best else None,
         answer_article=best.article.id if best else None,
         gold_rank=gold_rank,
@@ -150,13 +157,21 @@ def score_question(
     )
 
 
+RIGHT_F1 = 0.5  # a shown answer counts as right for calibration at this token F1
+
+
 def summarise(
-    outcomes: Sequence[Outcome], out_of_corpus_found: Sequence[bool] | None = None
+    outcomes: Sequence[Outcome],
+    out_of_corpus: Sequence[float | None] | None = None,
+    unanswerable: Sequence[float | None] | None = None,
+    reliability_rows: list[dict[str, float]] | None = None,
 ) -> dict[str, float | int | None]:
     """The metrics of the module docstring over the questions' outcomes.
 
     EM, F1 and answer-in-quote count an abstention as a miss; the median quote length is over
-    the answered questions; verbatim is over every answer returned.
+    the answered questions; verbatim is over every answer returned. ``out_of_corpus`` and
+    ``unanswerable`` hold the best answer's score per such question (None: "not found"); the
+    reliability table goes to ``reliability_rows`` when given.
     """
     n = len(outcomes)
     if not n:
@@ -187,11 +202,23 @@ def summarise(
         "latency_p50_ms": float(np.percentile(latencies, 50)),
         "latency_p95_ms": float(np.percentile(latencies, 95)),
     }
-    if out_of_corpus_found:
-        metrics["out_of_corpus_questions"] = len(out_of_corpus_found)
-        metrics["out_of_corpus_abstention"] = 1 - sum(out_of_corpus_found) / len(
-            out_of_corpus_found
-        )
+    shown = [(o.score, o.f1 >= RIGHT_F1) for o in answered if o.score is not None]
+    for name, scores in (("out_of_corpus", out_of_corpus), ("unanswerable", unanswerable)):
+        if scores:
+            metrics[f"{name}_questions"] = len(scores)
+            metrics[f"{name}_abstention"] = sum(s is None for s in scores) / len(scores)
+            shown += [(s, False) for s in scores if s is not None]
+        if name == "out_of_corpus" and unanswerable:
+            # The error depends on the mix of questions: also without the unanswerable ones.
+            metrics["calibration_error_without_unanswerable"] = reliability(
+                [s for s, _ in shown], [r for _, r in shown]
+            )[0]
+    ece, rows = reliability([s for s, _ in shown], [r for _, r in shown])
+    metrics["calibration_error"] = ece
+    high = [r for s, r in shown if s >= 0.9]
+    metrics["right_when_score_0.9+"] = sum(high) / len(high) if high else None
+    if reliability_rows is not None:
+        reliability_rows.extend(rows)
     return metrics
 
 
@@ -202,9 +229,11 @@ def evaluate(
     k: int = 3,
     progress: bool = True,
     details: list[Outcome] | None = None,
+    unanswerable: list[Question] | None = None,
+    reliability_rows: list[dict[str, float]] | None = None,
 ) -> dict[str, float | int | None]:
     """Ask every question and compute the metrics (each question's outcome goes to
-    ``details`` when given)."""
+    ``details``, the reliability table to ``reliability_rows``, when given)."""
 
     @functools.cache
     def article_text(article_id: str) -> str:
@@ -215,19 +244,21 @@ def evaluate(
     for q in track(questions, description="asking", disable=not progress, console=console):
         result, hits = engine.ask_traced(q.question, k=k, depth=10)
         outcomes.append(score_question(q, result, hits[:10], article_text))
-    found = (
-        [
-            engine.ask(q.question, k=k).found
-            for q in track(
-                out_of_corpus, description="out of corpus", disable=not progress, console=console
-            )
-        ]
-        if out_of_corpus
-        else None
-    )
+
+    def best_scores(asked: list[Question] | None, what: str) -> list[float | None] | None:
+        if not asked:
+            return None
+        scores: list[float | None] = []
+        for q in track(asked, description=what, disable=not progress, console=console):
+            result = engine.ask(q.question, k=k)
+            scores.append(result.answers[0].score if result.found else None)
+        return scores
+
+    elsewhere = best_scores(out_of_corpus, "out of corpus")
+    impossible = best_scores(unanswerable, "unanswerable")
     if details is not None:
         details.extend(outcomes)
-    return summarise(outcomes, found)
+    return summarise(outcomes, elsewhere, impossible, reliability_rows)
 
 
 @app.command()
@@ -254,6 +285,16 @@ def main(
         typer.Option(
             "--out-of-corpus",
             help="Questions about articles NOT in the index: they should get found=false.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    unanswerable: Annotated[
+        Path | None,
+        typer.Option(
+            "--unanswerable",
+            help="Questions about indexed articles that they do not answer (SQuAD 2.0 style): "
+            "they should get found=false.",
             exists=True,
             dir_okay=False,
         ),
@@ -286,6 +327,7 @@ def main(
     engine.update_bm25()  # scores from the BM25 index, never from FTS5 while it builds
     engine.warm_up()
     outcomes: list[Outcome] = []
+    rows: list[dict[str, float]] = []
     metrics = evaluate(
         engine,
         Question.read(questions, limit),
@@ -293,11 +335,13 @@ def main(
         k=k,
         progress=not as_json,
         details=outcomes,
+        unanswerable=Question.read(unanswerable, limit) if unanswerable else None,
+        reliability_rows=rows,
     )
     if details:
         with details.open("w", encoding="utf-8") as f:
             f.writelines(json.dumps(asdict(o), ensure_ascii=False) + "\n" for o in outcomes)
-    report: dict[str, Any] = {**metrics, "reader": engine.reader.name}
+    report: dict[str, Any] = {**metrics, "reader": engine.reader.name, "reliability": rows}
     if output:
         output.write_text(json.dumps(report, indent=2))
     if as_json:
@@ -307,5 +351,17 @@ def main(
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in report.items():
-        table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
+        if key != "reliability":
+            table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
     console.print(table)
+    shown = Table(title="reliability of the shown score (right: F1 >= 0.5)")
+    for column in ("score", "answers", "mean score", "right"):
+        shown.add_column(column, justify="right")
+    for row in rows:
+        shown.add_row(
+            f"{row['low']:.1f}-{row['high']:.1f}",
+            str(row["n"]),
+            f"{row['score']:.3f}",
+            f"{row['right']:.3f}",
+        )
+    console.print(shown)

@@ -204,7 +204,8 @@ class TrainedReader:
     def _windows(self, question: str, texts: list[str]) -> list[_Window]:
         """``[CLS] question [SEP] context-window [SEP]`` for every window of every text."""
         q_ids = self.tokenizer.encode(" ".join(question.split()), add_special_tokens=False).ids
-        q_ids = q_ids[: self.max_question_tokens]
+        # A long question opens with context and ends with what it asks: keep its end.
+        q_ids = q_ids[-self.max_question_tokens :]
         room = self.max_len - len(q_ids) - 3
         step = max(1, room - self.doc_stride)
         windows: list[_Window] = []

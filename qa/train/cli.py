@@ -290,6 +290,74 @@ def int8_ranges_cmd(
     typer.echo(f"wrote {write_ranges(model, train_file, questions, seed, out)}")
 
 
+@app.command("calibrate")
+def calibrate_cmd(
+    train_file: Annotated[
+        Path,
+        typer.Option(help="SQuAD 2.0 train JSON (.json.gz) the reader was trained from."),
+    ],
+    model: Annotated[
+        Path | None,
+        typer.Option(help="Reader model folder (default: the bundled reader)."),
+    ] = DEFAULT_OUT,
+    heuristic: Annotated[
+        bool, typer.Option("--heuristic", help="Fit the heuristic reader instead.")
+    ] = False,
+    precision: Annotated[str, typer.Option(help="fp32 or int8: each has its own fit.")] = "int8",
+    holdout_mod: Annotated[
+        int, typer.Option(help="The --holdout-mod the reader was trained with.")
+    ] = 10,
+    per_article: Annotated[
+        int,
+        typer.Option(
+            help="Answerable questions asked per held-out article (half as many unanswerable "
+            "and out-of-corpus ones)."
+        ),
+    ] = 30,
+    max_false_abstain: Annotated[
+        float, typer.Option(help="Cap on answerable questions that get 'not found'.")
+    ] = 0.05,
+    work: Annotated[
+        Path, typer.Option(help="Scratch folder: the two half indexes and cached features.")
+    ] = Path(".calibration"),
+) -> None:
+    """Fit the answer order, the confidence and the threshold on held-out articles; write
+    calibration-<precision>.json beside the weights; print cross-fitted figures."""
+    import json
+
+    from qa.train.calibrate import calibrate
+
+    if not train_file.exists():
+        raise typer.BadParameter(f"{train_file} not found", param_hint="--train-file")
+    path, report = calibrate(
+        None if heuristic else model,
+        precision,
+        train_file,
+        holdout_mod,
+        work,
+        per_article,
+        max_false_abstain,
+    )
+    typer.echo(json.dumps(report, indent=2))
+    typer.echo(f"wrote {path}")
+
+
+@app.command("test-split")
+def test_split_cmd(
+    train_file: Annotated[Path, typer.Option(help="SQuAD 2.0 train JSON (.json.gz).")],
+    out: Annotated[Path, typer.Option(help="Folder to write the qa-eval files into.")],
+    holdout_mod: Annotated[
+        int, typer.Option(help="The --holdout-mod the reader was trained with.")
+    ] = 10,
+) -> None:
+    """Write the held-out test split (articles never trained or calibrated on) for qa-eval."""
+    from qa.train.calibrate import write_test_split
+
+    if not train_file.exists():
+        raise typer.BadParameter(f"{train_file} not found", param_hint="--train-file")
+    typer.echo(write_test_split(train_file, holdout_mod, out))
+
+
 def main() -> None:
     app()
 

@@ -142,8 +142,12 @@ def test_summary_by_hand() -> None:
     abstained = score_question(
         q, AskResult(question=q.question, found=False, took_ms=20.0), [], lambda _: TEXT
     )
+    rows: list[dict[str, float]] = []
     m = summarise(
-        [right, wrong_sentence, abstained], out_of_corpus_found=[False, False, True, False]
+        [right, wrong_sentence, abstained],
+        out_of_corpus=[None, None, 0.45, None],
+        unanswerable=[0.95, None],
+        reliability_rows=rows,
     )
     assert m["questions"] == 3
     assert (m["recall@1"], m["recall@5"], m["recall@10"]) == pytest.approx((1 / 3, 1 / 3, 2 / 3))
@@ -156,6 +160,13 @@ def test_summary_by_hand() -> None:
     assert (m["latency_p50_ms"], m["latency_p95_ms"]) == pytest.approx((20.0, 29.0))
     assert m["out_of_corpus_questions"] == 4
     assert m["out_of_corpus_abstention"] == 0.75
+    assert (m["unanswerable_questions"], m["unanswerable_abstention"]) == (2, 0.5)
+    # Shown: 0.9 right, 0.9 wrong (F1 0), 0.45 and 0.95 wrong (no answer was there).
+    assert [(r["n"], r["right"]) for r in rows] == [(1, 0.0), (3, pytest.approx(1 / 3))]
+    high = (0.9 + 0.9 + 0.95) / 3
+    assert m["calibration_error"] == pytest.approx(0.45 / 4 + 3 / 4 * (high - 1 / 3))
+    assert m["right_when_score_0.9+"] == pytest.approx(1 / 3)
+    assert m["calibration_error_without_unanswerable"] == pytest.approx(0.45 / 3 + 2 / 3 * 0.4)
 
 
 def test_no_questions_is_an_error() -> None:

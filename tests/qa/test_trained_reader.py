@@ -177,15 +177,17 @@ def test_answer_candidates_are_every_short_forward_pair() -> None:
     assert len(_band(0, 30)[0]) == 0
 
 
-def test_each_precision_has_its_own_calibration_name(reader) -> None:  # noqa: ANN001
-    from qa.calibrate import calibration_path
+def test_each_precision_has_its_own_calibration_beside_the_weights(reader) -> None:  # noqa: ANN001
+    from qa.confidence import confidence_file, load_confidence
     from qa.read.trained import TrainedReader
 
     int8 = TrainedReader(MODEL_DIR, precision="int8")
     assert (reader.name, int8.name) == ("TrainedReader", "TrainedReader-int8")
-    # Both bundled readers ship a calibration fitted on their own outputs.
-    for name in (reader.name, int8.name):
-        assert calibration_path(name).exists(), name
+    (fp32_file, fingerprint), (int8_file, same) = confidence_file(reader), confidence_file(int8)
+    assert fp32_file != int8_file and fp32_file.parent == int8_file.parent == MODEL_DIR
+    assert fingerprint == same
+    # The default precision ships a confidence model fitted on these very weights.
+    assert load_confidence(int8) is not None
 
 
 # ---- int8 smoothing --------------------------------------------------------------------------
