@@ -1,11 +1,9 @@
 """Answer confidence: the probability that an answer is right, from reader and retrieval signals.
 
-Each candidate span has five signals (:data:`SPAN_FEATURES`): the reader's span probability,
+Each candidate span has four signals (:data:`SPAN_FEATURES`): the reader's span probability,
 its passage's dense cosine to the question, the reranker's coverage (the share of the
-question's IDF mass found in one sentence pair), how surely the reader finds any answer in
-that passage (``-log P(no answer)``) and the share of the question's names the passage holds
-as the same name (a passage about "New France" does not answer a question about France). Two
-small logistic models use them:
+question's IDF mass found in one sentence pair) and how surely the reader finds any answer in
+that passage (``-log P(no answer)``). Two small logistic models use them:
 
 - the **order** (``rank_weights``): which span is the best answer (fitted on every span of
   answerable questions, label: F1 >= 0.5 to a gold answer);
@@ -34,13 +32,7 @@ from indexer.onnx_export import weights_fingerprint
 from qa.read.base import Reader, Span
 from qa.retrieve import Hit
 
-SPAN_FEATURES = (
-    "log_reader_score",
-    "dense_cosine",
-    "coverage",
-    "neg_log_no_answer",
-    "names_found",
-)
+SPAN_FEATURES = ("log_reader_score", "dense_cosine", "coverage", "neg_log_no_answer")
 
 
 def span_features(span: Span, hit: Hit) -> list[float]:
@@ -50,7 +42,6 @@ def span_features(span: Span, hit: Hit) -> list[float]:
         hit.dense_score if hit.dense_score is not None else 0.0,
         hit.coverage,
         -math.log(max(span.no_answer, 1e-6)),
-        hit.names,
     ]
 
 

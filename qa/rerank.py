@@ -22,9 +22,6 @@ from indexer.store import IndexStore
 from qa.retrieve import Hit
 
 STEM_LENGTH = 5
-# A name: a run of capitalised words ("United States", "New France"), a possessive dropped.
-_NAME = re.compile(r"[A-Z][\w&.-]*(?:['’]s)?(?:\s+[A-Z][\w&.-]*(?:['’]s)?)*")
-_POSSESSIVE = re.compile(r"['’]s\b")
 
 
 def _stem(word: str) -> str:
@@ -63,47 +60,6 @@ def _stems_by_sentence(
         if i >= 0 and match.end() <= sentences[i].end and word not in STOPWORDS:
             found[i].add(_stem(word))
     return found
-
-
-def question_names(question: str) -> list[str]:
-    """The names a question asks about: runs of capitalised words after its first word,
-    stopwords ("In", "The") trimmed from their ends."""
-    words = question.split(maxsplit=1)
-    rest = words[1] if len(words) > 1 else ""
-    names = []
-    for match in _NAME.finditer(rest):
-        parts = _POSSESSIVE.sub("", match.group()).rstrip(".").split()
-        while parts and parts[0].lower() in STOPWORDS:
-            parts.pop(0)
-        while parts and parts[-1].lower() in STOPWORDS:
-            parts.pop()
-        if parts:
-            names.append(" ".join(parts))
-    return names
-
-
-def _stands_alone(text: str, start: int, end: int) -> bool:
-    """Whether the name at ``text[start:end]`` is not part of a longer name: the words
-    around it are not capitalised (stopwords such as a sentence-opening "In" aside)."""
-    before = text[max(0, start - 40) : start].split()
-    after = _POSSESSIVE.sub("", text[end : end + 40]).split()
-    for word in (before[-1] if before else "", after[0] if after else ""):
-        word = word.strip("\"'“”‘’(),;:")
-        if word[:1].isupper() and word.lower() not in STOPWORDS and not word.endswith("."):
-            return False
-    return True
-
-
-def names_found(names: Sequence[str], text: str) -> float:
-    """The share of ``names`` that ``text`` holds as the same name (not "New France" for
-    "France"); 1.0 when the question names nothing."""
-    if not names:
-        return 1.0
-    found = 0
-    for name in names:
-        pattern = re.compile(r"\b" + re.escape(name).replace(r"\ ", r"\s+") + r"\b")
-        found += any(_stands_alone(text, m.start(), m.end()) for m in pattern.finditer(text))
-    return found / len(names)
 
 
 class LexicalReranker:
@@ -152,17 +108,12 @@ class LexicalReranker:
         for word in content_words(question):
             weights[_stem(word)] = max(weights.get(_stem(word), 0.0), self.idf(word))
         pattern = _word_pattern(weights)
-        names = question_names(question)
         rescored = []
         for hit in hits:
             coverage, focus = self.coverage(weights, hit.text, pattern)
             rescored.append(
                 replace(
-                    hit,
-                    score=hit.score + self.weight * coverage,
-                    coverage=coverage,
-                    focus=focus,
-                    names=names_found(names, hit.text),
+                    hit, score=hit.score + self.weight * coverage, coverage=coverage, focus=focus
                 )
             )
         return sorted(rescored, key=lambda h: h.score, reverse=True)

