@@ -10,8 +10,8 @@ from qa.read.base import Span
 from qa.retrieve import Hit
 
 MODEL = Confidence(
-    rank_weights=[0.5, 1.0, 1.0, 0.3, 1.0],
-    weights=[1.0, 2.0, 1.0, 0.1, 1.0],
+    rank_weights=[0.5, 1.0, 1.0, 0.3],
+    weights=[1.0, 2.0, 1.0, 0.1],
     bias=-1.0,
     threshold=0.3,
 )
