@@ -13,8 +13,9 @@ indexed on its own and asked three kinds of questions:
 
 The order is a logistic over the span signals, fitted on every span of the answerable
 questions; the confidence a logistic over the best span's signals, fitted on the best answers
-of all three kinds; the threshold is the one with the most decisions right (abstentions on the
-wrong kinds minus twice the false abstains), false abstains at most ``max_false_abstain``.
+of the answerable and out-of-corpus questions (see :func:`fit`); the threshold the one with
+the most decisions right (abstentions on the wrong kinds minus twice the false abstains),
+false abstains at most ``max_false_abstain``.
 Everything is reported cross-fitted (fit on one half, scored on the other) before the final
 fit on both halves.
 """
@@ -179,10 +180,15 @@ def fit(asked: list[Asked], max_false_abstain: float) -> Confidence:
         np.vstack([a.x for a in answerable]), np.concatenate([a.right for a in answerable])
     )
     x, y = best_answers(asked, rank_weights)
-    weights, bias = fit_logistic(x, y)
+    kinds = np.array([a.kind for a in asked if len(a.right)])
+    # The probability is fitted on questions about the articles and about other articles, the
+    # mix users ask; SQuAD 2.0's unanswerables (written to look answerable) would pull every
+    # score down by their share in the sample, so they only move the threshold.
+    real = kinds != "unanswerable"
+    weights, bias = fit_logistic(x[real], y[real])
     model = Confidence(rank_weights.tolist(), weights.tolist(), bias, 0.0)
     p = model.probability(x)
-    should_answer = np.array([a.kind == "answerable" for a in asked if len(a.right)], float)
+    should_answer = (kinds == "answerable").astype(float)
     model.threshold = round(choose_threshold(p, should_answer, max_false_abstain), 4)
     return model
 
@@ -203,7 +209,7 @@ def best_answers(asked: list[Asked], rank_weights: Any) -> tuple[np.ndarray, np.
 def score(asked: list[Asked], model: Confidence) -> dict[str, Any]:
     """What ``model`` does on ``asked``: right-answer rate, abstention per kind, false
     abstains, calibration error of the shown answers and its reliability table."""
-    shown, right = [], []
+    shown, right, shown_kinds = [], [], []
     found: dict[str, list[bool]] = {k: [] for k in KINDS}
     correct = []
     for a in asked:
@@ -219,12 +225,17 @@ def score(asked: list[Asked], model: Confidence) -> dict[str, Any]:
         if answered:
             shown.append(p)
             right.append(ok)
+            shown_kinds.append(a.kind)
     ece, table = reliability(shown, right)
     out: dict[str, Any] = {
         "questions": {k: len(v) for k, v in found.items()},
         "right_share": float(np.mean(correct)) if correct else 0.0,
         "false_abstain": 1 - float(np.mean(found["answerable"])) if found["answerable"] else 0.0,
         "ece": ece,
+        "ece_without_unanswerable": reliability(
+            [s for s, k in zip(shown, shown_kinds, strict=True) if k != "unanswerable"],
+            [r for r, k in zip(right, shown_kinds, strict=True) if k != "unanswerable"],
+        )[0],
         "reliability": table,
     }
     for kind in ("unanswerable", "out_of_corpus"):
