@@ -8,8 +8,10 @@ indexed on its own and asked three kinds of questions:
 
 - its own answerable questions (right when the best answer has F1 >= 0.5 to a gold answer);
 - its own SQuAD 2.0 unanswerable questions, written to look answerable (every answer wrong);
-- the other half's answerable questions: topical questions whose article is not indexed but
-  whose neighbours are (every answer wrong).
+- the other half's answerable questions: questions whose article is not indexed (every
+  answer wrong), a random sample and the **topical** ones, those whose words the indexed half
+  holds most of (by IDF mass), as "What is the capital of France?" over an article on New
+  France: the words are there, the answer is not.
 
 The order is a logistic over the span signals, fitted on every span of the answerable
 questions; the confidence a logistic over the best span's signals, fitted on the best answers
@@ -23,9 +25,12 @@ fit on both halves.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
+import math
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +42,7 @@ from qa.evaluate import f1_score
 from qa.train.reader import display_title, is_holdout_title
 
 FALSE_ABSTAIN_COST = 2.0
-KINDS = ("answerable", "unanswerable", "out_of_corpus")
+KINDS = ("answerable", "unanswerable", "out_of_corpus", "topical")
 
 
 def fit_logistic(
@@ -238,7 +243,7 @@ def score(asked: list[Asked], model: Confidence) -> dict[str, Any]:
         )[0],
         "reliability": table,
     }
-    for kind in ("unanswerable", "out_of_corpus"):
+    for kind in KINDS[1:]:
         if found[kind]:
             out[f"{kind}_abstention"] = 1 - float(np.mean(found[kind]))
     return out
@@ -253,10 +258,28 @@ def _questions(
             questions.append(("answerable", q, golds))
         k = min(per_article // 2, len(art.unanswerable))
         questions += [("unanswerable", q, []) for q in rng.sample(art.unanswerable, k)]
-    for art in other:
-        k = min(per_article // 2, len(art.answerable))
-        questions += [("out_of_corpus", q, []) for q, _, _ in rng.sample(art.answerable, k)]
-    return questions
+    elsewhere = [q for art in other for q, _, _ in art.answerable]
+    k = min(per_article // 2 * len(other), len(elsewhere))
+    sampled = rng.sample(elsewhere, k)
+    questions += [("out_of_corpus", q, []) for q in sampled]
+    topical = sorted(set(elsewhere) - set(sampled), key=_overlap(half), reverse=True)[:k]
+    return questions + [("topical", q, []) for q in topical]
+
+
+def _overlap(articles: list[HeldOutArticle]) -> Callable[[str], float]:
+    """A question's share of IDF mass (IDF over ``articles``) among words they hold."""
+    from indexer.lexical import content_words
+
+    frequency = Counter(w for a in articles for w in set(content_words(a.text)))
+    n = len(articles)
+
+    def share(question: str) -> float:
+        words = content_words(question)
+        idf = {w: math.log((n + 1) / (frequency.get(w, 0) + 0.5)) for w in words}
+        total = sum(idf.values())
+        return sum(v for w, v in idf.items() if frequency.get(w)) / total if total else 0.0
+
+    return share
 
 
 def _write_articles(articles: list[HeldOutArticle], path: Path) -> None:
@@ -299,7 +322,8 @@ def calibrate(
     collected: list[list[Asked]] = []
     for n, half in enumerate(halves):
         questions = _questions(half, halves[1 - n], per_article, rng)
-        cache = work / f"asked-{fingerprint}-{precision}-half{n}-{per_article}-{seed}.npz"
+        asked_for = hashlib.sha256(json.dumps(questions).encode()).hexdigest()[:8]
+        cache = work / f"asked-{fingerprint}-{precision}-half{n}-{asked_for}.npz"
         if cache.exists():
             saved = np.load(cache, allow_pickle=True)
             collected.append([Asked(*row) for row in saved["asked"]])
