@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.clean import mask_boilerplate
+from core.text.clean import mask_boilerplate
+from core.text.sentences import split_sentences
+from core.text.words import content_words
 from indexer.dates import DateError, date_bounds
 from indexer.integrity import is_disk_full
-from indexer.lexical import content_words
 from indexer.load import LoadError
 from indexer.pipeline import AddReport, Indexer
-from indexer.split import split_sentences
 from indexer.store import ArticleSummary, IndexDamagedError, IndexMismatchError
 from qa.annotate import annotate
 from qa.answer import build_answers

@@ -7,7 +7,7 @@ Formats, chosen by suffix, one module each, registered in :data:`indexer.load.ba
 - :mod:`indexer.load.html`: ``.html``, ``.htm`` (main text by trafilatura);
 - :mod:`indexer.load.jsonl`: ``.jsonl`` (one article a line).
 
-Every other text is cleaned with :func:`~indexer.clean.clean_text` before the
+Every other text is cleaned with :func:`~core.text.clean.clean_text` before the
 :class:`~core.types.Article` is made, because all later offsets refer to the stored text.
 
 Bad input never raises: each problem is yielded as a :class:`LoadError` naming the file (and

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from core.text.clean import clean_text
 from core.types import Article
-from indexer.clean import clean_text
 from indexer.dates import DateError, normalize_published
 from indexer.load.base import LoadError, LoadProblem, first_line, has_words, register, text_loader
 

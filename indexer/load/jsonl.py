@@ -1,6 +1,6 @@
 """JSON Lines (``.jsonl``): one article a line, ``{"id", "title", "url", "text", "published",
 ...}`` (``published``: an ISO 8601 date, optional); other keys go to ``meta``. The text is
-only *repaired* (:func:`~indexer.clean.repair_text`), never reflowed, so prepared text and
+only *repaired* (:func:`~core.text.clean.repair_text`), never reflowed, so prepared text and
 offsets that come with it (``paragraph_spans``) stay valid. A bad line is reported with its
 number; the other lines are still loaded."""
 
@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from core.text.clean import repair_text
 from core.types import Article
-from indexer.clean import repair_text
 from indexer.dates import DateError, normalize_published
 from indexer.load.base import (
     SNIFF_BYTES,

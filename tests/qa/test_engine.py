@@ -134,7 +134,7 @@ def test_the_reader_reads_more_passages_when_it_doubts_the_first_answers(demo_in
 def test_the_best_passage_is_read_first_as_a_window_of_sentences_around_the_focus(
     demo_index,  # noqa: ANN001
 ) -> None:
-    from indexer.split import split_sentences
+    from core.text.sentences import split_sentences
     from qa.engine import Engine
     from qa.settings import Settings
 

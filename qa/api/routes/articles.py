@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
-from indexer.clean import clean_text
+from core.text.clean import clean_text
 from indexer.load import article_id_for_url
 from indexer.store import IndexDamagedError
 from qa.api.deps import EngineDep, WriteAccess
