@@ -143,8 +143,8 @@ def test_the_best_passage_is_read_first_as_a_window_of_sentences_around_the_focu
     windowed.reader = whole.reader  # one loaded model for both
     hits, read, spans = windowed.read_candidates(QUESTION_309)
     best = hits[0]
-    assert whole._focus_window(best) is None  # off
-    start, end = windowed._focus_window(best)
+    assert whole.cascade.focus_window(best) is None  # off
+    start, end = windowed.cascade.focus_window(best)
     # Whole sentences, holding the reranker's best pair, within the budget, inside the passage.
     sentences = [(s.start, s.end) for s in split_sentences(best.text)]
     assert start in {s for s, _ in sentences} and end in {e for _, e in sentences}
