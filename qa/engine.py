@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -29,6 +30,9 @@ from qa.rerank import LexicalReranker
 from qa.retrieve import Hit, HybridRetriever
 from qa.settings import Settings, available_cores
 from qa.types import Answer, Article, AskResult
+
+if TYPE_CHECKING:
+    from indexer.web import WebReport
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +79,12 @@ class HealthReport:
     ok: bool
     reason: str | None = None
     note: str | None = None
+
+
+# How a write brings the BM25 index up to date: True, before returning; "background", on a
+# background thread, FTS5 answering meanwhile (a server's writes: rebuilding takes seconds on
+# a large index); False, not at all (the caller calls Engine.update_bm25 when it is done).
+BM25Update = bool | Literal["background"]
 
 
 def make_reader(settings: Settings) -> Reader:
@@ -514,16 +524,53 @@ class Engine:
         *,
         on_planned: Callable[[int], None] | None = None,
         progress: Callable[[int], None] | None = None,
-        update_bm25: bool = True,
+        update_bm25: BM25Update = True,
     ) -> AddReport:
-        return self.indexer.add(
-            items, on_planned=on_planned, progress=progress, update_bm25=update_bm25
+        """Index ``items`` (see :meth:`Indexer.add`); the BM25 index follows as
+        ``update_bm25`` says (:data:`BM25Update`)."""
+        report = self.indexer.add(
+            items, on_planned=on_planned, progress=progress, update_bm25=update_bm25 is True
         )
+        self._schedule_bm25(update_bm25)
+        return report
 
     def remove(
-        self, article_ids: Sequence[str], *, update_bm25: bool = True
+        self, article_ids: Sequence[str], *, update_bm25: BM25Update = True
     ) -> tuple[list[str], list[str]]:
-        return self.indexer.remove(article_ids, update_bm25=update_bm25)
+        """Remove articles: (removed ids, ids not found); BM25 as for :meth:`add`."""
+        removed = self.indexer.remove(article_ids, update_bm25=update_bm25 is True)
+        self._schedule_bm25(update_bm25)
+        return removed
+
+    def add_urls(
+        self, urls: Sequence[str], *, allow_private: bool, update_bm25: BM25Update = True
+    ) -> WebReport:
+        """Index the pages of ``urls`` (pages, feeds, sitemaps; :func:`indexer.sources.add_urls`);
+        BM25 as for :meth:`add`."""
+        from indexer.sources import add_urls  # feeds and sitemaps: only servers and qa-index
+
+        report = add_urls(
+            self.indexer,
+            self.settings,
+            urls,
+            allow_private=allow_private,
+            update_bm25=update_bm25 is True,
+        )
+        self._schedule_bm25(update_bm25)
+        return report
+
+    def refresh_sources(self, *, update_bm25: BM25Update = True) -> WebReport:
+        """Re-read the index's URL sources (:func:`indexer.sources.refresh`); BM25 as for
+        :meth:`add`."""
+        from indexer.sources import refresh
+
+        report = refresh(self.indexer, self.settings, update_bm25=update_bm25 is True)
+        self._schedule_bm25(update_bm25)
+        return report
+
+    def _schedule_bm25(self, update_bm25: BM25Update) -> None:
+        if update_bm25 == "background":
+            self.update_bm25(background=True)
 
     def update_bm25(self, *, background: bool = False) -> None:
         """Bring the BM25 index up to the latest write (after ``add``/``remove`` with

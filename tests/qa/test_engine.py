@@ -239,3 +239,27 @@ def test_questions_past_ask_concurrency_wait_their_turn(demo_index) -> None:  # 
         results = list(pool.map(engine.ask, [QUESTION_309] * 16))
     assert most == 2
     assert all(r.answers == results[0].answers and r.found for r in results)
+
+
+def test_a_write_can_leave_bm25_to_the_engine_in_the_background(demo_index_copy) -> None:  # noqa: ANN001
+    import time
+
+    from qa.engine import Engine
+    from qa.settings import Settings
+    from qa.types import Article
+
+    engine = Engine(Settings(index_dir=demo_index_copy, reader="heuristic"))
+
+    def bm25_finds(word: str) -> bool:
+        deadline = time.monotonic() + 120
+        while (lexical := engine.store.lexical()) is None:  # FTS5 answers meanwhile
+            assert time.monotonic() < deadline, "the BM25 index was never rebuilt"
+            time.sleep(0.1)
+        assert lexical.generation == engine.store.generation
+        return bool(lexical.search([word], 5))
+
+    quokka = Article(id="quokka", title="Quokkas", text="Quokkas smile at the rangers on Rottnest.")
+    assert engine.add([quokka], update_bm25="background").added == ["quokka"]
+    assert bm25_finds("quokkas")
+    assert engine.remove(["quokka"], update_bm25="background") == (["quokka"], [])
+    assert not bm25_finds("quokkas")

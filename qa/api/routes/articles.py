@@ -92,8 +92,7 @@ def add_article(body: ArticleIn, engine: EngineDep, response: Response) -> Artic
                 "'url' of its own",
             )
     # Rebuilding BM25 takes seconds on a large index: not on the request's time.
-    report = engine.add([article], update_bm25=False)
-    engine.update_bm25(background=True)
+    report = engine.add([article], update_bm25="background")
     if report.unchanged:
         response.status_code = status.HTTP_200_OK
         state = "unchanged"
@@ -110,8 +109,7 @@ def add_article(body: ArticleIn, engine: EngineDep, response: Response) -> Artic
     summary="Delete an article and its passages",
 )
 def delete_article(article_id: str, engine: EngineDep) -> ArticleWriteResult:
-    removed, _ = engine.remove([article_id], update_bm25=False)
+    removed, _ = engine.remove([article_id], update_bm25="background")
     if not removed:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no article with id {article_id!r}")
-    engine.update_bm25(background=True)
     return ArticleWriteResult(id=article_id, status="deleted")
