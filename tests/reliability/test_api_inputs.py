@@ -213,7 +213,7 @@ def test_an_unexpected_error_is_a_plain_500_without_internals(
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk on fire at /var/lib/secret/index.sqlite")
 
-    monkeypatch.setattr(client.app.state.engine, "ask", boom)
+    monkeypatch.setattr(client.app.state.startup.engine, "ask", boom)
     r = client.post("/api/ask", json={"question": "ok?"})
     assert r.status_code == 500 and r.json() == {"detail": "internal error"}
     assert "secret" not in r.text
