@@ -183,6 +183,8 @@ class _InTurn:
         self.name = reader.name
         self.quote_neighbour_share = reader.quote_neighbour_share
         self.read_more_below = reader.read_more_below
+        # The confidence model is found by the weights and precision (qa.confidence).
+        self.path, self.precision = reader.path, reader.precision
 
     def read(self, question: str, texts: list[str], top_n: int = 5) -> list:
         return self.reader.read(question, texts, top_n)
