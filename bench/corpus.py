@@ -32,10 +32,10 @@ from bench.common import DEV_ARTICLES, RESULTS, header
 
 def build(out: Path, passages: int, real: int, seed: int = 0, chunk: int = 50_000) -> dict:
     """Build the index at ``out`` (must not exist) and return its description."""
+    from core.text.sentences import split_sentences
     from indexer.embed import Embedder, TokenCounter
     from indexer.load import load_path
     from indexer.pipeline import Indexer
-    from indexer.split import split_sentences
     from indexer.store import IndexStore
     from qa.types import Article, Passage
 

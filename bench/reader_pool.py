@@ -135,7 +135,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
 
-    from indexer.onnx_export import open_session
+    from core.onnx import open_session
     from qa.read.trained import TrainedReader
     from qa.settings import available_cores
 

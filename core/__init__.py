@@ -1,2 +1,3 @@
-"""The bottom layer: the nouns and the settings that the indexer, the engine and every shell
-share. It imports nothing of ours (an import-linter contract in pyproject.toml checks it)."""
+"""The bottom layer: the nouns, the settings, the text utilities and the ONNX runtime that the
+indexer, the engine and every shell share. It imports nothing of ours (an import-linter contract
+in pyproject.toml checks it)."""

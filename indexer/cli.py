@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from core.cli import IndexOption, console, err, settings_for, setup_logging
 from core.settings import Settings
 
 if TYPE_CHECKING:
@@ -29,23 +28,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-# Piped output keeps its lines whole: a URL wrapped at 80 columns is no longer a URL.
-console = Console(soft_wrap=not sys.stdout.isatty())
-err = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
-
-IndexOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--index",
-        metavar="DIR",
-        help="Index directory (default: $QA_INDEX_DIR, else ./qa-index)",
-        show_default=False,
-    ),
-]
-
-
-def _settings(index: Path | None) -> Settings:
-    return Settings(index_dir=index) if index else Settings()
 
 
 def _indexer(settings: Settings, *, create: bool = False) -> Indexer:
@@ -88,7 +70,7 @@ def add(
     from indexer.progress import embed_progress
     from indexer.sources import add_urls, is_url
 
-    settings = _settings(index)
+    settings = settings_for(index)
     indexer = _indexer(settings, create=True)
     urls = [s for s in sources if is_url(s)]
     paths = [Path(s) for s in sources if not is_url(s)]
@@ -140,7 +122,7 @@ def refresh(index: IndexOption = None) -> None:
     from indexer.progress import embed_progress
     from indexer.sources import refresh as refresh_sources
 
-    settings = _settings(index)
+    settings = settings_for(index)
     indexer = _indexer(settings)
     with embed_progress(err) as bar:
         web = refresh_sources(
@@ -194,7 +176,7 @@ def remove(
     index: IndexOption = None,
 ) -> None:
     """Delete articles and their passages from the index."""
-    indexer = _indexer(_settings(index))
+    indexer = _indexer(settings_for(index))
     removed, missing = indexer.remove(ids, update_bm25=False)
     _update_bm25(indexer)
     if removed:
@@ -215,7 +197,7 @@ def list_articles(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
 ) -> None:
     """List the indexed articles (id, title, passages, URL)."""
-    total, rows = _indexer(_settings(index)).store.list_articles(offset, limit, query)
+    total, rows = _indexer(settings_for(index)).store.list_articles(offset, limit, query)
     if as_json:
         for r in rows:
             print(json.dumps({"id": r.id, "title": r.title, "url": r.url, "passages": r.passages}))
@@ -247,7 +229,7 @@ def feedback(
     """List what readers said of answers (web page, Slack, API), or export it for qa-eval."""
     from indexer.feedback import export_test_set
 
-    store = _indexer(_settings(index)).store
+    store = _indexer(settings_for(index)).store
     if export is not None:
         count = export_test_set(store, export)
         console.print(f"wrote {count} questions to {escape(str(export))}", highlight=False)
@@ -269,7 +251,7 @@ def feedback(
 @app.command()
 def stats(index: IndexOption = None) -> None:
     """Counts of articles, passages and vectors, the index types and the model."""
-    settings = _settings(index)
+    settings = settings_for(index)
     indexer = _indexer(settings)
     store = indexer.store
     articles, passages = store.counts()
@@ -297,7 +279,7 @@ def stats(index: IndexOption = None) -> None:
 
 
 def _existing_index(index: Path | None) -> Path:
-    directory = _settings(index).index_dir
+    directory = settings_for(index).index_dir
     from indexer.store import DB_NAME
 
     if not (directory / DB_NAME).is_file():
@@ -373,7 +355,7 @@ def repair(
     if before.ok:
         console.print("[green]ok[/]: nothing to repair")
         return
-    result = repair_index(_indexer(_settings(index)), before, remove_damaged=remove_damaged)
+    result = repair_index(_indexer(settings_for(index)), before, remove_damaged=remove_damaged)
     for line in result.done:
         console.print(f"[green]done[/]: {escape(line)}", soft_wrap=True)
     for line in result.not_repaired:
@@ -384,5 +366,5 @@ def repair(
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging(timestamps=False)
     app()

@@ -2,7 +2,7 @@
 
 Two backends give the same vectors (mean cosine ≥ 0.999, checked in the tests and benches):
 
-- ``"onnx"`` (default): the model exported once to ONNX (:mod:`indexer.onnx_export`), run by
+- ``"onnx"`` (default): the model exported once to ONNX (:mod:`core.onnx`), run by
   ONNX Runtime on ``tokenizers`` encodings, length-sorted with dynamic padding. Passages are
   encoded by one single-threaded session per core, each taking the next batch. Answering a
   question needs no torch at all, so a server starts fast and small.
@@ -145,7 +145,7 @@ class Embedder:
 
     @cached_property
     def _session(self):  # noqa: ANN202 - onnxruntime.InferenceSession, imported lazily
-        from indexer.onnx_export import ensure_onnx, open_session
+        from core.onnx import ensure_onnx, open_session
 
         return open_session(ensure_onnx(model_path(), "sentence-embedding"), self.threads)
 
@@ -154,7 +154,7 @@ class Embedder:
         """The idle passage sessions. One single-threaded session per core beats one session
         spreading each op over the cores: no barrier after every op, and each core keeps its
         own activations in cache (1.2x here, python -m bench.index --sweep)."""
-        from indexer.onnx_export import ensure_onnx, open_session
+        from core.onnx import ensure_onnx, open_session
 
         path = ensure_onnx(model_path(), "sentence-embedding")
         idle: queue.SimpleQueue = queue.SimpleQueue()
@@ -178,7 +178,7 @@ class Embedder:
     def _query_session(self):  # noqa: ANN202 - onnxruntime.InferenceSession
         if self.query_precision == "fp32":
             return self._session
-        from indexer.onnx_export import ensure_onnx, open_session
+        from core.onnx import ensure_onnx, open_session
 
         return open_session(ensure_onnx(model_path(), "sentence-embedding", "int8"), self.threads)
 

@@ -1,4 +1,5 @@
-"""Words and BM25: the question's content words, and an in-memory BM25 index over passages.
+"""BM25: an in-memory index over passages, and the terms it is keyed by (words from
+:mod:`core.text.words`, accents folded and Porter-stemmed as FTS5 does).
 
 FTS5 scores every passage an OR-query matches, so a common word costs a walk over tens of
 thousands of postings on a large index. The BM25 index here is a ``bm25s`` sparse matrix of
@@ -28,24 +29,13 @@ import bm25s
 import numpy as np
 import Stemmer
 
+from core.text.words import words
 from indexer.integrity import directory_checksums, verify_files
 
 log = logging.getLogger(__name__)
 # bm25s sets its own logger to DEBUG, which would print a line per build in our CLIs.
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 
-# Function words carry no evidence for BM25, and make FTS5 OR-queries match everything.
-_STOPWORD_TEXT = """
-a about above after again against all am an and any are as at be because been before being
-below between both but by can could did do does doing down during each few for from further
-had has have having he her here hers herself him himself his how i if in into is it its itself
-just me more most my myself no nor not now of off on once only or other our ours out over own
-same she should so some such than that the their theirs them then there these they this those
-through to too under until up very was we were what when where which while who whom whose why
-will with would you your yours
-"""
-STOPWORDS = frozenset(_STOPWORD_TEXT.split())
-_WORD = re.compile(r"\w+", re.UNICODE)
 _COMBINING_ACCENT = re.compile("[\u0300-\u036f]")
 # FTS5's BM25: k1 1.2, b 0.75, Robertson's IDF (floored at 0), document length counting every
 # word. Top-10 overlap with FTS5 at 100k passages: 0.98 (stopwords not counted: 0.84).
@@ -54,23 +44,10 @@ _ROWIDS = "rowids.npy"
 _INFO = "lexical.json"
 
 
-def content_words(text: str) -> list[str]:
-    """Lower-cased words of ``text`` minus stopwords, in order, without repeats.
-
-    NFKC first, so a decomposed accent (e + U+0301), a ligature or a full-width digit typed
-    in a question matches the same word in the (ftfy-cleaned, NFC) articles.
-    """
-    seen: dict[str, None] = {}
-    for word in _WORD.findall(unicodedata.normalize("NFKC", text).lower()):
-        if word not in STOPWORDS and word not in seen:
-            seen[word] = None
-    return list(seen)
-
-
 _stemmers = threading.local()  # a PyStemmer object must not be shared between threads
 
 
-def terms(words: Iterable[str]) -> list[str]:
+def terms(lowered: Iterable[str]) -> list[str]:
     """BM25 terms of lower-cased words: accents folded (as FTS5's unicode61 does), then
     Porter stems, as FTS5's porter tokenizer makes them."""
     stemmer = getattr(_stemmers, "porter", None)
@@ -78,14 +55,14 @@ def terms(words: Iterable[str]) -> list[str]:
         stemmer = _stemmers.porter = Stemmer.Stemmer("porter")
     folded = [
         _COMBINING_ACCENT.sub("", unicodedata.normalize("NFKD", w)) if not w.isascii() else w
-        for w in words
+        for w in lowered
     ]
     return stemmer.stemWords(folded)
 
 
 def passage_terms(text: str) -> list[str]:
     """Every term of a passage, repeats and stopwords included: they make its length."""
-    return terms(_WORD.findall(unicodedata.normalize("NFKC", text).lower()))
+    return terms(words(text))
 
 
 def _alive(pid: str) -> bool:

@@ -1,5 +1,7 @@
 """Split an article into sentence-aligned passages with ``[start, end)`` offsets into its text.
 
+Sentences come from :func:`core.text.sentences.split_sentences`, shared with the reader.
+
 Passages are windows of whole sentences that fit the embedder's token budget (so the
 model never truncates one), overlapping by a sentence so that an answer near a border
 lives whole in at least one passage. A sentence longer than the budget is cut at word
@@ -10,46 +12,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
-import sentencex
-
+from core.text.sentences import Sentence, split_sentences
 from core.types import Passage
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 
 _WORD = re.compile(r"\S+")
 _WINDOW_CHARS = 10_000  # a long sentence is tokenised in word-aligned windows of this size
-_LINE = re.compile(r"[^\n]+")
-
-
-@dataclass(frozen=True)
-class Sentence:
-    start: int
-    end: int
-
-
-def split_sentences(text: str) -> list[Sentence]:
-    """Sentences of ``text`` as trimmed ``[start, end)`` spans; newlines inside a paragraph
-    that separate lines without end punctuation also end a sentence (headings, lists)."""
-    spans: list[Sentence] = []
-    for boundary in sentencex.get_sentence_boundaries("en", text):
-        if boundary["is_paragraph_break"]:
-            continue
-        start, end = boundary["start_index"], boundary["end_index"]
-        # Lines within one segment (headings, list items, bylines) become sentences of their own.
-        if "\n" in text[start:end]:
-            lines = [m.span() for m in _LINE.finditer(text, start, end)]
-        else:
-            lines = [(start, end)] if end > start else []
-        for s, e in lines:
-            while s < e and text[s].isspace():
-                s += 1
-            while e > s and text[e - 1].isspace():
-                e -= 1
-            if e > s:
-                spans.append(Sentence(s, e))
-    return spans
 
 
 def approx_token_count(texts: Sequence[str]) -> list[int]:

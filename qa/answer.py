@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from indexer.clean import boilerplate_spans
-from indexer.split import split_sentences
+from core.text.clean import boilerplate_spans
+from core.text.sentences import split_sentences
 from qa.read.base import Span
 from qa.retrieve import Hit
 from qa.types import Answer, ArticleRef

@@ -5,46 +5,17 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from core.cli import IndexOption, console, err, settings_for, setup_logging
 from qa.settings import Settings, available_cores
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
-
-# Piped output keeps its lines whole: a URL wrapped at 80 columns is no longer a URL.
-console = Console(soft_wrap=not sys.stdout.isatty())
-err = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
-
-IndexOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--index",
-        metavar="DIR",
-        help="Index directory (default: $QA_INDEX_DIR, else ./qa-index)",
-        show_default=False,
-    ),
-]
-
-
-def _settings(index: Path | None, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
-    if index:
-        values["index_dir"] = index
-    return Settings(**values)
-
-
-def _logging(verbose: bool = False) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
 
 
 def ask(
@@ -63,7 +34,7 @@ def ask(
     from indexer.store import DB_NAME
     from qa.engine import Engine, QuestionError
 
-    settings = _settings(index)
+    settings = settings_for(index)
     if not (settings.index_dir / DB_NAME).is_file():  # never create an index to ask it
         err.print(
             f"[red]error:[/] no index at {escape(str(settings.index_dir))}: build one with "
@@ -135,10 +106,8 @@ def serve(
     from qa.api.app import create_app
     from qa.api.server import RequestTimeoutProtocol
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    settings = _settings(index, host=host, port=port)
+    setup_logging(logging.INFO)
+    settings = settings_for(index, host=host, port=port)
     console.print(
         f"Serving on http://{settings.host}:{settings.port}  (index: {settings.index_dir})"
         + (f" with {workers} workers" if workers > 1 else "")
@@ -171,7 +140,7 @@ def worker_app() -> FastAPI:
 
 
 def ask_main() -> None:
-    _logging()
+    setup_logging()
     typer.run(ask)
 
 
@@ -182,5 +151,5 @@ def serve_main() -> None:
 def eval_main() -> None:
     from qa.evaluate import app as eval_app
 
-    _logging()
+    setup_logging()
     eval_app()

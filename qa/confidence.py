@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from indexer.onnx_export import weights_fingerprint
+from core.onnx import weights_fingerprint
 from qa.read.base import Reader, Span
 from qa.retrieve import Hit
 

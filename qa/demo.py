@@ -1,13 +1,16 @@
-"""The bundled demo corpus, indexed by ``qa-serve`` when the index is empty."""
+"""The start-up of a serving engine (``qa-serve`` and ``qa-slack``), and the bundled demo
+corpus it indexes when the index is empty."""
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from indexer.load import load_path
-from qa.engine import Engine
+from qa.engine import Engine, public_reason
+from qa.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -31,3 +34,31 @@ def ensure_demo_index(
         log.warning("demo: %s", error)
     log.info("demo indexed: %d articles, %d passages", len(report.added), report.passages_total)
     return True
+
+
+class EngineStartup:
+    """The engine a server answers with, built on a background thread so that the server can
+    say "still starting" meanwhile: the index opened (the demo articles indexed when it is
+    empty) and every model loaded and tried (:meth:`Engine.warm_up`). ``engine`` is None
+    until it is ready; ``error`` says why it failed to start (no paths), if it did."""
+
+    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.error: str | None = None
+
+    def start(self) -> EngineStartup:
+        """Start building the engine, unless one was given."""
+        if self.engine is None:
+            threading.Thread(target=self._build, name="engine-startup", daemon=True).start()
+        return self
+
+    def _build(self) -> None:
+        try:
+            engine = Engine(self.settings, preload=True)
+            ensure_demo_index(engine)
+            self.engine = engine.warm_up()
+            log.info("ready: %d articles, %d passages", *engine.counts())
+        except Exception as e:  # reported by /healthz and the bot, not raised into the server
+            log.exception("the engine failed to start")
+            self.error = f"the engine failed to start: {public_reason(e)}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import sqlite3
 import threading
@@ -11,25 +10,29 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from indexer.clean import mask_boilerplate
+from core.text.sentences import split_sentences
+from core.text.words import content_words
 from indexer.dates import DateError, date_bounds
 from indexer.integrity import is_disk_full
-from indexer.lexical import content_words
 from indexer.load import LoadError
 from indexer.pipeline import AddReport, Indexer
-from indexer.split import split_sentences
 from indexer.store import ArticleSummary, IndexDamagedError, IndexMismatchError
 from qa.annotate import annotate
 from qa.answer import build_answers
 from qa.confidence import Confidence, load_confidence
 from qa.read.base import Reader, Span
+from qa.read.cascade import ReadCascade
 from qa.rerank import LexicalReranker
 from qa.retrieve import Hit, HybridRetriever
 from qa.settings import Settings, available_cores
 from qa.types import Answer, Article, AskResult
+
+if TYPE_CHECKING:
+    from indexer.web import WebReport
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +42,6 @@ DEFAULT_THRESHOLD = 0.25
 SELF_TEST_RETRY_SECONDS = 5.0  # while failing, /healthz runs the self-test at most this often
 SELF_TEST_MAX_AGE_SECONDS = 60.0  # and while passing, at least this often (when polled)
 PROBE_CHARS = 300  # the self-test asks at most this much of a stored sentence
-
-
-def _reader_order(span: Span) -> tuple[float, float]:
-    """The reader's own order: score, then raw logit."""
-    return -span.score, -span.logit
 
 
 MAX_HISTORY = 10  # earlier questions of a conversation a question may follow up on
@@ -83,6 +81,12 @@ class HealthReport:
     note: str | None = None
 
 
+# How a write brings the BM25 index up to date: True, before returning; "background", on a
+# background thread, FTS5 answering meanwhile (a server's writes: rebuilding takes seconds on
+# a large index); False, not at all (the caller calls Engine.update_bm25 when it is done).
+BM25Update = bool | Literal["background"]
+
+
 def make_reader(settings: Settings) -> Reader:
     """The configured reader; the heuristic one when no trained model is available."""
     if settings.reader == "trained":
@@ -101,15 +105,6 @@ def make_reader(settings: Settings) -> Reader:
     from qa.read.heuristic import HeuristicReader
 
     return HeuristicReader()
-
-
-def _title_span(span: Span, title: str, read_text: str) -> list[Span]:
-    """A span read in the (whitespace-folded) title as offsets into the stored title."""
-    words = read_text[span.start : span.end]
-    at = title.find(words)
-    if at < 0:  # the stored title has other whitespace: quote it only when it is the same
-        return []
-    return [dataclasses.replace(span, start=at, end=at + len(words), field="title")]
 
 
 class Engine:
@@ -155,6 +150,22 @@ class Engine:
     def reader(self) -> Reader:
         """Loaded on first use: indexing never needs it."""
         return make_reader(self.settings)
+
+    @property
+    def cascade(self) -> ReadCascade:
+        """The reader with the settings for how much it reads (a window of the best passage
+        sized by the embedder's tokenizer, then more). Made per question: cheap, and a reader
+        swapped in is the one used."""
+        more_below = self.settings.read_more_below
+        if more_below is None:
+            more_below = self.reader.read_more_below
+        return ReadCascade(
+            self.reader,
+            self.indexer.count_tokens,
+            window_tokens=self.settings.read_window_tokens,
+            more_below=more_below,
+            more_no_answer=self.settings.read_more_no_answer,
+        )
 
     @cached_property
     def confidence(self) -> Confidence | None:
@@ -370,13 +381,9 @@ class Engine:
         """Retrieve, rerank and read: the ranked passages (at least ``depth``), the passages
         read, and the reader's spans in them (``span.passage_index`` indexes the passages read).
 
-        The reader's cost grows with every token it reads, so it reads the best passage first
-        and the next ``rerank_passages - 1`` only when that one's best span scores below
-        ``read_more_below`` or the reader doubts the passage answers at all
-        (``read_more_no_answer``). The best passage itself is first read as a window around
-        the reranker's best sentence pair (``read_window_tokens``, :meth:`_focus_window`),
-        and whole only when the same two rules doubt the window. ``within`` restricts the
-        passages searched (:meth:`published_within`).
+        The reader is given the best ``rerank_passages`` and reads as few of them as it can
+        (:class:`~qa.read.cascade.ReadCascade`). ``within`` restricts the passages searched
+        (:meth:`published_within`).
         """
         self.store.refresh()
         query = f"{context.strip()} {question}" if context and context.strip() else question
@@ -384,108 +391,15 @@ class Engine:
             query, max(depth, self.settings.rerank_candidates), within
         )
         hits = self.reranker.rerank(query, candidates)
-        read = hits[: self.settings.rerank_passages]
-        if not read:
+        passages = hits[: self.settings.rerank_passages]
+        if not passages:
             return hits, [], []
         titles = {
             a: title
-            for a, (title, _) in self.store.article_refs(h.article_id for h in read).items()
+            for a, (title, _) in self.store.article_refs(h.article_id for h in passages).items()
         }
-        read_more_below = self.settings.read_more_below
-        if read_more_below is None:
-            read_more_below = self.reader.read_more_below
-
-        def sure(spans: list[Span]) -> bool:
-            return bool(spans) and (
-                spans[0].score >= read_more_below
-                and spans[0].no_answer < self.settings.read_more_no_answer
-            )
-
-        def whole(hit: Hit) -> tuple[Hit, int, int]:
-            return hit, 0, len(hit.text)
-
-        window = self._focus_window(read[0]) if read_more_below < 1.0 else None
-        if window is not None:
-            spans = self._read(question, [(read[0], *window)], titles)
-            if sure(spans):
-                return hits, read[:1], spans
-        if read_more_below >= 1.0 or len(read) == 1:
-            return hits, read, self._read(question, [whole(h) for h in read], titles)
-        read_each = getattr(self.reader, "read_each", None)
-        if window is not None and read_each is not None:
-            # The window was doubted, and then the whole passage nearly always is too (dev: 101
-            # of 106 times): it and the next ones are read in one go, side by side, instead of
-            # one after the other, with the spans of reading them in turn.
-            parts = [whole(h) for h in read]
-            texts, prefixes = self._reader_texts(parts, titles)
-            first, *rest = read_each(question, texts, top_n=10)
-            spans = self._in_passages(first, parts, texts, prefixes, titles)
-            if sure(spans):
-                return hits, read[:1], spans
-            # What one read of the next ones finds: their spans in the reader's order, 10.
-            together = sorted((s for found in rest for s in found), key=_reader_order)[:10]
-            shifted = self._in_passages(together, parts, texts, prefixes, titles)
-        else:
-            spans = self._read(question, [whole(read[0])], titles)
-            if sure(spans):
-                return hits, read[:1], spans
-            more = self._read(question, [whole(h) for h in read[1:]], titles)
-            shifted = [dataclasses.replace(s, passage_index=s.passage_index + 1) for s in more]
-        # The reader's own order: score, then raw logit.
-        spans = sorted(spans + shifted, key=lambda s: (-s.score, -s.logit))[:10]
+        read, spans = self.cascade.read(question, passages, titles)
         return hits, read, spans
-
-    def _read(
-        self, question: str, parts: Sequence[tuple[Hit, int, int]], titles: dict[str, str]
-    ) -> list[Span]:
-        """Read ``hit.text[start:end]`` of each part after its article's title, with news
-        furniture (datelines, captions, promos) blanked out; the spans come back as offsets
-        into ``hit.text``, or into the title (``field="title"``) for an answer in the headline.
-        """
-        texts, prefixes = self._reader_texts(parts, titles)
-        found = self.reader.read(question, texts, top_n=10)
-        return self._in_passages(found, parts, texts, prefixes, titles)
-
-    @staticmethod
-    def _reader_texts(
-        parts: Sequence[tuple[Hit, int, int]], titles: dict[str, str]
-    ) -> tuple[list[str], list[int]]:
-        """What the reader reads for each part (see :meth:`_read`), and the length of the
-        title prefix before its body."""
-        texts: list[str] = []
-        prefixes: list[int] = []
-        for hit, start, end in parts:
-            title = " ".join(titles.get(hit.article_id, "").split())
-            body = mask_boilerplate(hit.text)[start:end]
-            # a passage that opens with the headline reads it already
-            prefix = f"{title}\n\n" if title and not body.lstrip().startswith(title) else ""
-            texts.append(prefix + body)
-            prefixes.append(len(prefix))
-        return texts, prefixes
-
-    @staticmethod
-    def _in_passages(
-        found: Sequence[Span],
-        parts: Sequence[tuple[Hit, int, int]],
-        texts: list[str],
-        prefixes: list[int],
-        titles: dict[str, str],
-    ) -> list[Span]:
-        """The reader's spans in ``texts`` as offsets into their passages (or titles)."""
-        spans: list[Span] = []
-        for span in found:
-            hit, start, _ = parts[span.passage_index]
-            skip = prefixes[span.passage_index]
-            if span.start >= skip:
-                spans.append(
-                    dataclasses.replace(
-                        span, start=span.start - skip + start, end=span.end - skip + start
-                    )
-                )
-            elif skip and span.end <= skip - 2:
-                title = titles[hit.article_id]
-                spans.extend(_title_span(span, title, texts[span.passage_index]))
-        return spans
 
     def _read_in_turn(
         self, question: str, context: str | None, depth: int, within: np.ndarray | None = None
@@ -493,29 +407,6 @@ class Engine:
         """:meth:`read_candidates`, ``ask_concurrency`` questions at a time."""
         with self._asking:
             return self.read_candidates(question, context, depth, within)
-
-    def _focus_window(self, hit: Hit) -> tuple[int, int] | None:
-        """``[start, end)`` in ``hit.text`` of the whole sentences around the reranker's best
-        sentence pair that fit ``read_window_tokens`` word pieces, grown one sentence at a
-        time on alternate sides; None when the setting is 0 (off) or the passage fits anyway."""
-        budget = self.settings.read_window_tokens
-        if not budget or hit.focus is None:
-            return None
-        sentences = split_sentences(hit.text)
-        counts = self.indexer.count_tokens([hit.text[s.start : s.end] for s in sentences])
-        if sum(counts) <= budget:
-            return None
-        lo = next(i for i, s in enumerate(sentences) if s.start >= hit.focus[0])
-        hi = max(i for i, s in enumerate(sentences) if s.end <= hit.focus[1])
-        used = sum(counts[lo : hi + 1])
-        grown = True
-        while grown:
-            grown = False
-            if lo > 0 and used + counts[lo - 1] <= budget:
-                lo, used, grown = lo - 1, used + counts[lo - 1], True
-            if hi + 1 < len(sentences) and used + counts[hi + 1] <= budget:
-                hi, used, grown = hi + 1, used + counts[hi + 1], True
-        return sentences[lo].start, sentences[hi].end
 
     def ask_traced(
         self,
@@ -633,16 +524,53 @@ class Engine:
         *,
         on_planned: Callable[[int], None] | None = None,
         progress: Callable[[int], None] | None = None,
-        update_bm25: bool = True,
+        update_bm25: BM25Update = True,
     ) -> AddReport:
-        return self.indexer.add(
-            items, on_planned=on_planned, progress=progress, update_bm25=update_bm25
+        """Index ``items`` (see :meth:`Indexer.add`); the BM25 index follows as
+        ``update_bm25`` says (:data:`BM25Update`)."""
+        report = self.indexer.add(
+            items, on_planned=on_planned, progress=progress, update_bm25=update_bm25 is True
         )
+        self._schedule_bm25(update_bm25)
+        return report
 
     def remove(
-        self, article_ids: Sequence[str], *, update_bm25: bool = True
+        self, article_ids: Sequence[str], *, update_bm25: BM25Update = True
     ) -> tuple[list[str], list[str]]:
-        return self.indexer.remove(article_ids, update_bm25=update_bm25)
+        """Remove articles: (removed ids, ids not found); BM25 as for :meth:`add`."""
+        removed = self.indexer.remove(article_ids, update_bm25=update_bm25 is True)
+        self._schedule_bm25(update_bm25)
+        return removed
+
+    def add_urls(
+        self, urls: Sequence[str], *, allow_private: bool, update_bm25: BM25Update = True
+    ) -> WebReport:
+        """Index the pages of ``urls`` (pages, feeds, sitemaps; :func:`indexer.sources.add_urls`);
+        BM25 as for :meth:`add`."""
+        from indexer.sources import add_urls  # feeds and sitemaps: only servers and qa-index
+
+        report = add_urls(
+            self.indexer,
+            self.settings,
+            urls,
+            allow_private=allow_private,
+            update_bm25=update_bm25 is True,
+        )
+        self._schedule_bm25(update_bm25)
+        return report
+
+    def refresh_sources(self, *, update_bm25: BM25Update = True) -> WebReport:
+        """Re-read the index's URL sources (:func:`indexer.sources.refresh`); BM25 as for
+        :meth:`add`."""
+        from indexer.sources import refresh
+
+        report = refresh(self.indexer, self.settings, update_bm25=update_bm25 is True)
+        self._schedule_bm25(update_bm25)
+        return report
+
+    def _schedule_bm25(self, update_bm25: BM25Update) -> None:
+        if update_bm25 == "background":
+            self.update_bm25(background=True)
 
     def update_bm25(self, *, background: bool = False) -> None:
         """Bring the BM25 index up to the latest write (after ``add``/``remove`` with

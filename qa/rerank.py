@@ -16,8 +16,8 @@ import unicodedata
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
 
-from indexer.lexical import STOPWORDS, content_words
-from indexer.split import Sentence, split_sentences
+from core.text.sentences import Sentence, split_sentences
+from core.text.words import STOPWORDS, content_words
 from indexer.store import IndexStore
 from qa.retrieve import Hit
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.text.words import content_words
 from indexer.embed import Embedder
-from indexer.lexical import content_words
 from indexer.store import IndexStore
 
 # BM25 runs on these while the asking thread embeds the question and searches FAISS, which

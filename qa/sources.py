@@ -8,8 +8,6 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from indexer.sources import refresh
-
 if TYPE_CHECKING:
     from qa.engine import Engine
 
@@ -40,8 +38,7 @@ class RefreshSchedule:
             if engine is None:
                 continue  # still starting
             try:
-                report = refresh(engine.indexer, engine.settings, update_bm25=False)
-                engine.update_bm25(background=True)
+                report = engine.refresh_sources(update_bm25="background")
                 self.runs += 1
                 log.info(
                     "sources refreshed: %d added, %d updated, %d not modified, %d errors",

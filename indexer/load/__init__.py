@@ -7,8 +7,11 @@ Formats, chosen by suffix, one module each, registered in :data:`indexer.load.ba
 - :mod:`indexer.load.html`: ``.html``, ``.htm`` (main text by trafilatura);
 - :mod:`indexer.load.jsonl`: ``.jsonl`` (one article a line).
 
-Every other text is cleaned with :func:`~indexer.clean.clean_text` before the
-:class:`~core.types.Article` is made, because all later offsets refer to the stored text.
+A record (a JSONL line, or an article posted to the API) becomes an article by
+:func:`~indexer.load.record.article_from_record`: its text is only repaired, never reflowed.
+Every other text (files, web pages) is cleaned with :func:`~core.text.clean.clean_text`
+before the :class:`~core.types.Article` is made, because all later offsets refer to the
+stored text.
 
 Bad input never raises: each problem is yielded as a :class:`LoadError` naming the file (and
 the line, for JSONL), and the good articles next to it are still yielded.
@@ -37,12 +40,15 @@ from indexer.load.base import LOADERS, LoadError, LoadProblem, decode_text
 from indexer.load import text, html, jsonl  # noqa: F401
 
 # isort: on
-from indexer.load.html import article_id_for_url, load_html
+from indexer.load.html import load_html
+from indexer.load.record import article_from_record, article_id_for_url
 
 __all__ = [
     "DEFAULT_MAX_ARTICLE_BYTES",
     "SUPPORTED_SUFFIXES",
     "LoadError",
+    "LoadProblem",
+    "article_from_record",
     "article_id_for_url",
     "decode_text",
     "load_html",

@@ -3,7 +3,6 @@ metadata (canonical link), else ``<title>``."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 from html import escape, unescape
 from html.parser import HTMLParser
@@ -11,10 +10,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from core.text.clean import clean_text
 from core.types import Article
-from indexer.clean import clean_text
 from indexer.dates import DateError, normalize_published
 from indexer.load.base import LoadError, LoadProblem, first_line, has_words, register, text_loader
+from indexer.load.record import article_id_for_url
 
 _HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
 _HTML_NOSCRIPT = re.compile(r"<noscript\b.*?</noscript\s*>", re.IGNORECASE | re.DOTALL)
@@ -47,11 +47,6 @@ def load_html(
     if article.published is None and published:
         article.published = normalize_published(published)
     return article
-
-
-def article_id_for_url(url: str) -> str:
-    """The id of an article known by its URL: ``url-`` and a hash of the URL."""
-    return "url-" + hashlib.sha1(url.encode("utf-8")).hexdigest()[:16]
 
 
 def _host(url: str) -> str:

@@ -1,28 +1,26 @@
 """JSON Lines (``.jsonl``): one article a line, ``{"id", "title", "url", "text", "published",
-...}`` (``published``: an ISO 8601 date, optional); other keys go to ``meta``. The text is
-only *repaired* (:func:`~indexer.clean.repair_text`), never reflowed, so prepared text and
-offsets that come with it (``paragraph_spans``) stay valid. A bad line is reported with its
-number; the other lines are still loaded."""
+...}`` (``published``: an ISO 8601 date, optional), each made an article by
+:func:`~indexer.load.record.article_from_record`, as ``POST /api/articles`` does: the text is
+only repaired, never reflowed, so prepared text and offsets that come with it
+(``paragraph_spans``) stay valid; other keys go to ``meta``. A line without an id or URL is
+``<file id>-<line>``. A bad line is reported with its number; the other lines are still
+loaded."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from core.types import Article
-from indexer.clean import repair_text
-from indexer.dates import DateError, normalize_published
 from indexer.load.base import (
     SNIFF_BYTES,
     LoadError,
     LoadProblem,
-    first_line,
-    has_words,
     register,
     too_big,
 )
+from indexer.load.record import article_from_record
 
 
 @register(".jsonl")
@@ -56,32 +54,7 @@ def _jsonl_article(path: Path, doc_id: str, n: int, raw: bytes, max_bytes: int) 
         raise LoadProblem(f"invalid JSON on line {n}: {e.msg} (column {e.colno})") from e
     if not isinstance(record, dict):
         raise LoadProblem(f"line {n}: expected a JSON object, got {type(record).__name__}")
-    text = record.pop("text", None)
-    if not isinstance(text, str) or not text.strip():
-        raise LoadProblem(f'line {n}: missing "text"')
-    text = repair_text(text)
-    if not has_words(text):
-        raise LoadProblem(f'line {n}: "text" is empty after cleaning')
-    article_id = record.pop("id", None)
-    title = record.pop("title", None)
-    url = record.pop("url", None)
-    published = record.pop("published", None)
-    if published is not None and not isinstance(published, str):
-        raise LoadProblem(f'line {n}: "published" must be an ISO 8601 date string')
     try:
-        published = normalize_published(published) if published else None
-    except DateError as e:
-        raise LoadProblem(f'line {n}: "published": {e}') from None
-    meta: dict[str, Any] = {}
-    if isinstance(record.get("meta"), dict):
-        meta.update(record.pop("meta"))  # our own export format nests meta
-    meta.update(record)
-    return Article(
-        id=str(article_id) if article_id not in (None, "") else f"{doc_id}-{n}",
-        title=first_line(str(title)) if title else first_line(text),
-        url=str(url) if url else None,
-        text=text,
-        meta=meta,
-        source=str(path),
-        published=published,
-    )
+        return article_from_record(record, source=str(path), default_id=f"{doc_id}-{n}")
+    except LoadProblem as e:
+        raise LoadProblem(f"line {n}: {e}") from None

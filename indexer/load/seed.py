@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from core.text.clean import clean_text, repair_text, title_from_url
 from core.types import Article
-from indexer.clean import clean_text, repair_text, title_from_url
 from indexer.load.base import LoadProblem, first_line, has_words
 
 _URL_LINE = re.compile(r"^https?://\S+$")

@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from core.text.clean import clean_text
 from core.types import Article
-from indexer.clean import clean_text
 from indexer.load.base import LoadProblem, first_line, has_words, register, text_loader
 from indexer.load.seed import from_seed, is_seed
 

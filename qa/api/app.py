@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,7 +20,8 @@ from qa.api.middleware import (
     UnexpectedErrorMiddleware,
 )
 from qa.api.routes import articles, ask, feedback, health, sources
-from qa.engine import Engine, public_reason
+from qa.demo import EngineStartup
+from qa.engine import Engine
 from qa.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,20 +50,6 @@ def _has_body(request: Request) -> bool:
     return "transfer-encoding" in request.headers or (length is not None and length != "0")
 
 
-def _start_engine(app: FastAPI, settings: Settings) -> None:
-    """Build the engine (indexing the demo if the index is empty) off the event loop."""
-    try:
-        from qa.demo import ensure_demo_index
-
-        engine = Engine(settings, preload=True)
-        ensure_demo_index(engine)
-        app.state.engine = engine.warm_up()
-        log.info("ready: %d articles, %d passages", *engine.counts())
-    except Exception as e:  # reported by /healthz, not raised into uvicorn
-        log.exception("the engine failed to start")
-        app.state.startup_error = f"the engine failed to start: {public_reason(e)}"
-
-
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     """The app. With ``engine`` given it is used as is; otherwise one is built at start-up
     in the background, and ``/healthz`` answers 503 until it can answer questions."""
@@ -77,13 +63,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if app.state.engine is None:
-            threading.Thread(target=_start_engine, args=(app, settings), daemon=True).start()
+        app.state.startup.start()
         schedule = None
         if settings.refresh_minutes:
             from qa.sources import RefreshSchedule
 
-            schedule = RefreshSchedule(lambda: app.state.engine, settings.refresh_minutes)
+            schedule = RefreshSchedule(lambda: app.state.startup.engine, settings.refresh_minutes)
             app.state.refresh_schedule = schedule.start()
         yield
         if schedule is not None:
@@ -98,8 +83,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         redoc_url=None,  # one docs page is enough
     )
     app.state.settings = settings
-    app.state.engine = engine
-    app.state.startup_error = None
+    app.state.startup = EngineStartup(settings, engine)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -19,9 +19,9 @@ def get_settings(request: Request) -> Settings:
 
 
 def get_engine(request: Request) -> Engine:
-    engine = request.app.state.engine
+    startup = request.app.state.startup
+    engine, error = startup.engine, startup.error
     if engine is None:
-        error = request.app.state.startup_error
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             detail=error or "the engine is starting",

@@ -74,7 +74,11 @@ class ArticleIn(BaseModel):
     )
     title: str = Field(min_length=1, max_length=1000)
     url: str | None = Field(default=None, max_length=4000)
-    text: str = Field(min_length=1)
+    text: str = Field(
+        min_length=1,
+        description="Stored as sent, only repaired (mojibake, newline styles, control "
+        "characters), as a line of a .jsonl file is: answers' offsets refer to it.",
+    )
     meta: dict[str, Any] = Field(default_factory=dict)
     published: str | None = Field(
         default=None, max_length=40, description="When it was published (ISO 8601)."

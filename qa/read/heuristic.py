@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 import re
 
-from indexer.lexical import content_words
-from indexer.split import split_sentences
+from core.text.sentences import split_sentences
+from core.text.words import content_words
 from qa.read.base import Span
 
 _MONTH = (

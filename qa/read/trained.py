@@ -97,7 +97,7 @@ class TrainedReader:
     """Span-extraction reader backed by the fine-tuned model in ``qa/models/reader``.
 
     The model runs in ONNX Runtime (exported once from the folder and cached, see
-    :mod:`indexer.onnx_export`) and is fed by the ``tokenizers`` library, so answering needs
+    :mod:`core.onnx`) and is fed by the ``tokenizers`` library, so answering needs
     no torch; ``backend="torch"`` runs the same weights with transformers instead.
 
     Windows run on a pool of ``sessions`` ONNX Runtime sessions, so concurrent questions
@@ -173,7 +173,7 @@ class TrainedReader:
         self._sessions: list = []  # onnxruntime.InferenceSession, one per runner thread
         self._session_of = threading.local()
         if backend == "onnx":
-            from indexer.onnx_export import Flavour, ensure_onnx, open_session
+            from core.onnx import Flavour, ensure_onnx, open_session
 
             flavour: Flavour = "int8" if precision == "int8" else "fused"
             self.onnx_file = ensure_onnx(self.path, "question-answering", flavour)

@@ -89,7 +89,7 @@ def _error(status: int, message: str) -> JSONResponse:
 
 
 def make_router(app: FastAPI, settings: Settings) -> APIRouter:
-    """The Slack endpoint. The engine is read from ``app.state.engine`` at each request.
+    """The Slack endpoint. The engine is read from ``app.state.startup`` at each request.
 
     It does what ``slack_bolt.adapter.fastapi.SlackRequestHandler.handle`` does, but runs
     bolt's (blocking) dispatch in the thread pool instead of on the event loop: dispatch
@@ -97,8 +97,8 @@ def make_router(app: FastAPI, settings: Settings) -> APIRouter:
     """
     bolt = make_bolt_app(
         settings,
-        get_engine=lambda: app.state.engine,
-        startup_error=lambda: app.state.startup_error,
+        get_engine=lambda: app.state.startup.engine,
+        startup_error=lambda: app.state.startup.error,
     )
     secret = settings.slack_signing_secret.get_secret_value()  # type: ignore[union-attr]
     verifier = SignatureVerifier(secret)

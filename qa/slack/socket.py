@@ -3,37 +3,14 @@
 from __future__ import annotations
 
 import logging
-import threading
 
 import typer
 
-from qa.cli import IndexOption
-from qa.engine import Engine
-from qa.settings import Settings
+from core.cli import IndexOption, settings_for, setup_logging
+from qa.demo import EngineStartup
 from qa.slack.bot import make_bolt_app
 
 log = logging.getLogger(__name__)
-
-
-class _EngineSlot:
-    """The engine, built in the background so the bot can say "still starting" meanwhile."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.engine: Engine | None = None
-        self.error: str | None = None
-
-    def build(self) -> None:
-        try:
-            from qa.demo import ensure_demo_index
-
-            engine = Engine(self.settings)
-            ensure_demo_index(engine)
-            self.engine = engine.warm_up()
-            log.info("ready: %d articles, %d passages", *engine.counts())
-        except Exception as e:
-            log.exception("the engine failed to start")
-            self.error = f"{type(e).__name__}: {e}"
 
 
 def run(index: IndexOption = None) -> None:
@@ -41,7 +18,7 @@ def run(index: IndexOption = None) -> None:
 
     With an empty index it first indexes the bundled demo articles, like qa-serve.
     """
-    settings = Settings(index_dir=index) if index else Settings()
+    settings = settings_for(index)
     missing = [
         name
         for name, value in (
@@ -66,16 +43,13 @@ def run(index: IndexOption = None) -> None:
 
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    slot = _EngineSlot(settings)
-    threading.Thread(target=slot.build, name="engine", daemon=True).start()
-    bolt = make_bolt_app(settings, lambda: slot.engine, lambda: slot.error, socket_mode=True)
+    startup = EngineStartup(settings).start()
+    bolt = make_bolt_app(settings, lambda: startup.engine, lambda: startup.error, socket_mode=True)
     typer.echo(f"Connecting to Slack over Socket Mode (index: {settings.index_dir}) ...")
     SocketModeHandler(bolt, app_token, trace_enabled=False).start()
 
 
 def main() -> None:
     """The ``qa-slack`` console script."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    setup_logging(logging.INFO)
     typer.run(run)

@@ -1,7 +1,7 @@
 """Activation ranges for the reader's int8 graph (``qa-train int8-ranges``).
 
 Dynamic int8 quantisation gives each activation tensor one scale; the reader's activations
-have a few channels ~15x larger than the others. :func:`indexer.onnx_export.smooth_for_int8`
+have a few channels ~15x larger than the others. :func:`core.onnx.smooth_for_int8`
 rescales them into the weights before quantising, which needs each multiplication's input
 range per channel. They are measured once, on SQuAD *train* questions through the fp32 graph,
 and stored beside the weights (``int8-smoothing.json``), so exporting the int8 graph later
@@ -15,7 +15,7 @@ import json
 import random
 from pathlib import Path
 
-from indexer.onnx_export import SMOOTHING_NAME, activation_ranges, weights_fingerprint
+from core.onnx import SMOOTHING_NAME, activation_ranges, weights_fingerprint
 from qa.read.trained import TrainedReader
 
 

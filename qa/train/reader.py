@@ -30,8 +30,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.text.words import content_words
 from indexer.embed import TokenCounter
-from indexer.lexical import content_words
 from indexer.split import split_passages
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -400,7 +400,7 @@ class _ArticleContexts:
 
 def _context_sentence(context: str, a0: int, a1: int, rng: random.Random) -> str | None:
     """A sentence of the context that does not overlap the answer, to open a question with."""
-    from indexer.split import split_sentences
+    from core.text.sentences import split_sentences
 
     spans = [
         (s.start, s.end)

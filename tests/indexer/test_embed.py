@@ -151,7 +151,7 @@ def test_question_answering_export_matches_torch(tmp_path: Path) -> None:
     import torch
     from transformers import BertConfig, BertForQuestionAnswering
 
-    from indexer.onnx_export import export, open_session
+    from core.onnx import export, open_session
 
     config = BertConfig(
         vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
@@ -356,7 +356,7 @@ def test_hnsw_keeps_deleted_passages_stale_never_returns_them_and_is_rebuilt_whe
 
 
 def test_the_onnx_cache_key_follows_the_weights_content(tmp_path: Path) -> None:
-    from indexer.onnx_export import weights_fingerprint
+    from core.onnx import weights_fingerprint
 
     folder = tmp_path / "model"
     folder.mkdir()

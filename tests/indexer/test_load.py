@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from indexer.load import LoadError, article_id_for_url, load_html, load_path, load_paths
+from indexer.load import (
+    LoadError,
+    LoadProblem,
+    article_from_record,
+    article_id_for_url,
+    load_html,
+    load_path,
+    load_paths,
+)
 from qa.types import Article
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "qa" / "demo_articles"
@@ -451,3 +459,38 @@ def test_readme_named_explicitly_is_loaded(tmp_path: Path) -> None:
     path = tmp_path / "README.md"
     path.write_text("# Read me\n\nText.")
     assert load_one(path).title == "Read me"
+
+
+# --- records (JSONL lines and API posts) ------------------------------------------------------
+
+
+def test_record_ids_title_and_repair() -> None:
+    text = "Alpha  beta.\r\nGamma."
+    with_id = article_from_record({"id": 7, "url": "https://a.example/x", "text": text})
+    assert with_id.id == "7" and with_id.title == "Alpha  beta." and with_id.source is None
+    assert with_id.text == "Alpha  beta.\nGamma."  # repaired, not reflowed
+    assert article_from_record({"url": "https://a.example/x", "text": text}).id == (
+        article_id_for_url("https://a.example/x")
+    )
+    assert article_from_record({"text": text}, default_id="f-3").id == "f-3"
+    assert article_from_record({"title": "Budget: a vote!", "text": text}).id == "budget-a-vote"
+    untitled = article_from_record({"title": "¿?", "text": text})
+    assert untitled.id.startswith("article-") and untitled.title == "¿?"
+    nested = article_from_record({"text": text, "meta": {"a": 1}, "b": 2}, source="s.jsonl")
+    assert (nested.meta, nested.source) == ({"a": 1, "b": 2}, "s.jsonl")
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        ({"title": "t"}, 'missing "text"'),
+        ({"text": " \n "}, 'missing "text"'),
+        ({"text": "\x00 \u200b"}, '"text" is empty after cleaning'),
+        ({"text": "x", "published": 2016}, '"published" must be an ISO 8601 date string'),
+        ({"text": "x", "published": "soon"}, "\"published\": 'soon' is not an ISO 8601 date"),
+    ],
+)
+def test_bad_records_name_the_field(record: dict, message: str) -> None:
+    with pytest.raises(LoadProblem) as caught:
+        article_from_record(record)
+    assert str(caught.value).startswith(message)

@@ -4,8 +4,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.text.sentences import split_sentences
 from indexer.embed import TokenCounter
-from indexer.split import approx_token_count, split_passages, split_sentences
+from indexer.split import approx_token_count, split_passages
 from tests.conftest import SEED_ARTICLE
 
 _tokens = TokenCounter()
@@ -67,18 +68,6 @@ def test_passage_ids_are_stable_and_depend_on_content() -> None:
     first = split_passages("x", text)
     assert [p.id for p in first] == [p.id for p in split_passages("x", text)]
     assert first[0].id != split_passages("y", text)[0].id
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("Dr. Smith went home. He slept.", ["Dr. Smith went home.", "He slept."]),
-        ("Title line\nBody sentence one. Two.", ["Title line", "Body sentence one.", "Two."]),
-        ("  ", []),
-    ],
-)
-def test_sentences(text: str, expected: list[str]) -> None:
-    assert [text[s.start : s.end] for s in split_sentences(text)] == expected
 
 
 class _CountingTokenizer(TokenCounter):

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.lexical import content_words
+from core.text.words import content_words
 from indexer.store import DB_NAME, SCHEMA_VERSION
 from qa.engine import Engine
 from qa.settings import Settings

@@ -134,7 +134,7 @@ def test_the_reader_reads_more_passages_when_it_doubts_the_first_answers(demo_in
 def test_the_best_passage_is_read_first_as_a_window_of_sentences_around_the_focus(
     demo_index,  # noqa: ANN001
 ) -> None:
-    from indexer.split import split_sentences
+    from core.text.sentences import split_sentences
     from qa.engine import Engine
     from qa.settings import Settings
 
@@ -143,8 +143,8 @@ def test_the_best_passage_is_read_first_as_a_window_of_sentences_around_the_focu
     windowed.reader = whole.reader  # one loaded model for both
     hits, read, spans = windowed.read_candidates(QUESTION_309)
     best = hits[0]
-    assert whole._focus_window(best) is None  # off
-    start, end = windowed._focus_window(best)
+    assert whole.cascade.focus_window(best) is None  # off
+    start, end = windowed.cascade.focus_window(best)
     # Whole sentences, holding the reranker's best pair, within the budget, inside the passage.
     sentences = [(s.start, s.end) for s in split_sentences(best.text)]
     assert start in {s for s, _ in sentences} and end in {e for _, e in sentences}
@@ -183,6 +183,8 @@ class _InTurn:
         self.name = reader.name
         self.quote_neighbour_share = reader.quote_neighbour_share
         self.read_more_below = reader.read_more_below
+        # The confidence model is found by the weights and precision (qa.confidence).
+        self.path, self.precision = reader.path, reader.precision
 
     def read(self, question: str, texts: list[str], top_n: int = 5) -> list:
         return self.reader.read(question, texts, top_n)
@@ -239,3 +241,27 @@ def test_questions_past_ask_concurrency_wait_their_turn(demo_index) -> None:  # 
         results = list(pool.map(engine.ask, [QUESTION_309] * 16))
     assert most == 2
     assert all(r.answers == results[0].answers and r.found for r in results)
+
+
+def test_a_write_can_leave_bm25_to_the_engine_in_the_background(demo_index_copy) -> None:  # noqa: ANN001
+    import time
+
+    from qa.engine import Engine
+    from qa.settings import Settings
+    from qa.types import Article
+
+    engine = Engine(Settings(index_dir=demo_index_copy, reader="heuristic"))
+
+    def bm25_finds(word: str) -> bool:
+        deadline = time.monotonic() + 120
+        while (lexical := engine.store.lexical()) is None:  # FTS5 answers meanwhile
+            assert time.monotonic() < deadline, "the BM25 index was never rebuilt"
+            time.sleep(0.1)
+        assert lexical.generation == engine.store.generation
+        return bool(lexical.search([word], 5))
+
+    quokka = Article(id="quokka", title="Quokkas", text="Quokkas smile at the rangers on Rottnest.")
+    assert engine.add([quokka], update_bm25="background").added == ["quokka"]
+    assert bm25_finds("quokkas")
+    assert engine.remove(["quokka"], update_bm25="background") == (["quokka"], [])
+    assert not bm25_finds("quokkas")

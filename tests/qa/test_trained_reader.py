@@ -203,7 +203,7 @@ def _windows(reader, articles, count: int) -> list[dict]:  # noqa: ANN001
 
 @pytest.mark.slow
 def test_smoothing_keeps_fp32_exact_and_brings_int8_closer(reader, articles, tmp_path) -> None:  # noqa: ANN001
-    from indexer.onnx_export import (
+    from core.onnx import (
         load_smoothing,
         open_session,
         quantize_int8,
@@ -245,7 +245,7 @@ def _a_session(reader):  # noqa: ANN001, ANN202 - onnxruntime.InferenceSession
 def test_ranges_of_other_weights_are_ignored(tmp_path, caplog) -> None:  # noqa: ANN001
     import logging
 
-    from indexer.onnx_export import SMOOTHING_NAME, load_smoothing, onnx_path
+    from core.onnx import SMOOTHING_NAME, load_smoothing, onnx_path
 
     folder = tmp_path / "reader"
     folder.mkdir()
@@ -254,12 +254,12 @@ def test_ranges_of_other_weights_are_ignored(tmp_path, caplog) -> None:  # noqa:
     assert "smoothed" not in onnx_path(folder, "question-answering", "int8").name
     stale = json.loads((MODEL_DIR / SMOOTHING_NAME).read_text()) | {"weights": "0123456789ab"}
     (folder / SMOOTHING_NAME).write_text(json.dumps(stale))
-    with caplog.at_level(logging.WARNING, logger="indexer.onnx_export"):
+    with caplog.at_level(logging.WARNING, logger="core.onnx"):
         assert load_smoothing(folder) is None
         assert "smoothed" not in onnx_path(folder, "question-answering", "int8").name
     assert "measured on other weights" in caplog.text
     (folder / SMOOTHING_NAME).write_text('{"weights": ')  # torn by a crash
-    with caplog.at_level(logging.WARNING, logger="indexer.onnx_export"):
+    with caplog.at_level(logging.WARNING, logger="core.onnx"):
         assert load_smoothing(folder) is None
     assert "not valid JSON" in caplog.text
     (folder / SMOOTHING_NAME).write_text((MODEL_DIR / SMOOTHING_NAME).read_text())
@@ -271,7 +271,7 @@ def test_qa_train_measures_the_ranges_of_every_weight_multiplication(reader, tmp
     import onnx
     from typer.testing import CliRunner
 
-    from indexer.onnx_export import weights_fingerprint
+    from core.onnx import weights_fingerprint
     from qa.train.cli import app
 
     paragraphs = [

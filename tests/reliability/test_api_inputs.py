@@ -90,7 +90,7 @@ def test_odd_but_valid_questions_are_answered(client: TestClient, question: str)
     body = r.json()
     assert "\x00" not in body["question"]
     for a in body["answers"]:
-        text = client.get(f"/api/articles/{a['article']['id']}").json()["text"]
+        text = client.get(f"/api/articles/{a['article']['id']}").json()[a["field"]]
         assert text[a["start"] : a["end"]] == a["text"]
         assert text[a["quote_start"] : a["quote_end"]] == a["quote"]
 
@@ -213,7 +213,7 @@ def test_an_unexpected_error_is_a_plain_500_without_internals(
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk on fire at /var/lib/secret/index.sqlite")
 
-    monkeypatch.setattr(client.app.state.engine, "ask", boom)
+    monkeypatch.setattr(client.app.state.startup.engine, "ask", boom)
     r = client.post("/api/ask", json={"question": "ok?"})
     assert r.status_code == 500 and r.json() == {"detail": "internal error"}
     assert "secret" not in r.text

@@ -1,13 +1,10 @@
 from __future__ import annotations
 
-import hashlib
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
-from indexer.clean import clean_text
-from indexer.load import article_id_for_url
+from indexer.load import LoadProblem, article_from_record
 from indexer.store import IndexDamagedError
 from qa.api.deps import EngineDep, WriteAccess
 from qa.api.schemas import (
@@ -20,13 +17,6 @@ from qa.api.schemas import (
 from qa.types import Article
 
 router = APIRouter(prefix="/api/articles", tags=["articles"])
-
-
-def _derive_id(body: ArticleIn) -> str:
-    if body.url:
-        return article_id_for_url(body.url)
-    slug = re.sub(r"[^a-z0-9]+", "-", body.title.lower()).strip("-")[:80]
-    return slug or "article-" + hashlib.sha1(body.text.encode()).hexdigest()[:16]
 
 
 @router.get(
@@ -82,19 +72,11 @@ def get_article(article_id: str, engine: EngineDep) -> Article:
     summary="Add or update one article",
 )
 def add_article(body: ArticleIn, engine: EngineDep, response: Response) -> ArticleWriteResult:
-    text = clean_text(body.text)
-    if not any(ch.isalnum() for ch in text):  # nothing left but whitespace, marks, punctuation
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, detail="the article text is empty after cleaning"
-        )
-    article = Article(
-        id=body.id or _derive_id(body),
-        title=body.title.strip(),
-        url=body.url,
-        text=text,
-        meta=body.meta,
-        published=body.published,
-    )
+    # The one way a record becomes an article: the same as a line of a JSONL file.
+    try:
+        article = article_from_record(body.model_dump())
+    except LoadProblem as e:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(e)) from None
     if body.id is None and body.url is None:
         # The id comes from the title alone: another article with the same title must not
         # silently replace this one.
@@ -110,8 +92,7 @@ def add_article(body: ArticleIn, engine: EngineDep, response: Response) -> Artic
                 "'url' of its own",
             )
     # Rebuilding BM25 takes seconds on a large index: not on the request's time.
-    report = engine.add([article], update_bm25=False)
-    engine.update_bm25(background=True)
+    report = engine.add([article], update_bm25="background")
     if report.unchanged:
         response.status_code = status.HTTP_200_OK
         state = "unchanged"
@@ -128,8 +109,7 @@ def add_article(body: ArticleIn, engine: EngineDep, response: Response) -> Artic
     summary="Delete an article and its passages",
 )
 def delete_article(article_id: str, engine: EngineDep) -> ArticleWriteResult:
-    removed, _ = engine.remove([article_id], update_bm25=False)
+    removed, _ = engine.remove([article_id], update_bm25="background")
     if not removed:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no article with id {article_id!r}")
-    engine.update_bm25(background=True)
     return ArticleWriteResult(id=article_id, status="deleted")

@@ -18,9 +18,9 @@ def healthz(request: Request) -> Health | JSONResponse:
     """200 ``ok`` only when a real ask works: the engine's self-test, run after it opened
     the index and again after every change to it. 503 ``starting`` or ``error`` otherwise,
     with a short reason (never a path: the server log has the details)."""
-    engine = request.app.state.engine
+    startup = request.app.state.startup
+    engine, error = startup.engine, startup.error
     if engine is None:
-        error = request.app.state.startup_error
         body = Health(status="error" if error else "starting", detail=error)
         return JSONResponse(body.model_dump(), status_code=503)
     try:

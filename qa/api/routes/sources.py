@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 
 from indexer.fetch import Fetcher, FetchError
-from indexer.sources import add_urls, fetch_policy
+from indexer.sources import fetch_policy
 from qa.api.deps import EngineDep, SettingsDep, WriteAccess
 from qa.api.schemas import SourceError, SourcesIn, SourcesResult, error_responses
 
@@ -32,14 +32,7 @@ def add_sources(body: SourcesIn, engine: EngineDep, settings: SettingsDep) -> So
                 checker.check_url(url)
             except FetchError as e:
                 raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(e)) from None
-    report = add_urls(
-        engine.indexer,
-        engine.settings,
-        body.urls,
-        allow_private=allow_private,
-        update_bm25=False,
-    )
-    engine.update_bm25(background=True)
+    report = engine.add_urls(body.urls, allow_private=allow_private, update_bm25="background")
     return SourcesResult(
         added=report.add.added,
         updated=report.add.updated,

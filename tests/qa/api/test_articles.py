@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from core.types import Article
+from indexer.load import load_path
 from qa.api.app import create_app
 from qa.engine import Engine
 from qa.settings import Settings
@@ -82,3 +86,50 @@ def test_titles_may_hold_emoji_sequences_and_joiners(client: TestClient) -> None
     persian = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"  # with a ZWNJ
     title = f"Family {family} day, {persian}"
     assert _post(client, id="t2", title=title, text="Some text.").status_code == 201
+
+
+# A record with what the cleaning rules touch: mojibake, CRLF, runs of spaces and blank lines,
+# a NUL, a © paragraph, and a date with an offset.
+MESSY_TEXT = "CafÃ©  au lait,\r\n\r\n\r\n© REUTERS/Photo\n\nSecond  paragraph.\x00 \n"
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"id": "messy", "title": "  Café news ", "text": MESSY_TEXT, "meta": {"desk": "a"}},
+        {
+            "title": "Café news",
+            "url": "https://news.example.com/cafe",
+            "text": MESSY_TEXT,
+            "published": "2016-09-08T19:05:00+05:00",
+        },
+    ],
+)
+def test_a_record_posted_or_loaded_from_jsonl_is_the_same_article(
+    demo_index_copy,  # noqa: ANN001
+    tmp_path: Path,
+    record: dict,
+) -> None:
+    settings = Settings(index_dir=demo_index_copy, api_key=KEY, reader="heuristic")
+    engine = Engine(settings)
+    with TestClient(create_app(settings, engine=engine)) as client:
+        posted = client.post("/api/articles", json=record, headers=AUTH)
+        assert posted.status_code == 201, posted.text
+        stored = client.get(f"/api/articles/{posted.json()['id']}").json()
+    path = tmp_path / "one.jsonl"
+    path.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    (loaded,) = load_path(path)
+    assert isinstance(loaded, Article)
+    assert loaded.id == stored["id"]
+    assert loaded.text == stored["text"]  # byte for byte
+    assert loaded.text == "Café  au lait,\n\n\n© REUTERS/Photo\n\nSecond  paragraph. \n"
+    assert (loaded.title, loaded.url, loaded.meta, loaded.published) == (
+        stored["title"],
+        stored["url"],
+        stored["meta"],
+        stored["published"],
+    )
+    assert loaded.content_hash == Article.model_validate(stored).content_hash
+    # Added again from the file, it is the article already stored: nothing changes.
+    report = engine.add([loaded])
+    assert report.unchanged == [loaded.id] and not report.added and not report.updated

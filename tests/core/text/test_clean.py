@@ -1,21 +1,21 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from indexer.clean import (
+from core.text.clean import (
     boilerplate_spans,
     clean_text,
     mask_boilerplate,
     repair_text,
     title_from_url,
 )
+from tests.conftest import REPO
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "qa" / "demo_articles"
+EXAMPLES = REPO / "qa" / "demo_articles"
 
 
 def test_fixes_mojibake() -> None:

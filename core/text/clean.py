@@ -1,7 +1,7 @@
 """Text cleaning: the rules that turn a loaded file into the text we quote.
 
 Every offset later in the pipeline refers to the *cleaned* text, so the loader cleans before it
-creates an :class:`~qa.types.Article`. Two levels:
+creates an :class:`~core.types.Article`. Two levels:
 
 - :func:`repair_text` only repairs what is broken and never reflows: mojibake (ftfy),
   newline styles, control characters. Text that needs no repair comes back byte-identical,
