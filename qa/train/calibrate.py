@@ -268,7 +268,7 @@ def _questions(
 
 def _overlap(articles: list[HeldOutArticle]) -> Callable[[str], float]:
     """A question's share of IDF mass (IDF over ``articles``) among words they hold."""
-    from indexer.lexical import content_words
+    from core.text.words import content_words
 
     frequency = Counter(w for a in articles for w in set(content_words(a.text)))
     n = len(articles)
