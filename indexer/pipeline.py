@@ -24,7 +24,8 @@ from core.types import Article, Passage
 from indexer.embed import Embedder, TokenCounter
 from indexer.load import LoadError
 from indexer.split import split_passages
-from indexer.store import IndexStore
+from indexer.stores import make_store
+from indexer.stores.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def _same_meta(stored: str, article: Article) -> bool:
 
 
 class Indexer:
-    """Adds and removes articles in an :class:`IndexStore`.
+    """Adds and removes articles in a :class:`~indexer.stores.base.Store`.
 
     Args:
         store: the index to write to.
@@ -69,7 +70,7 @@ class Indexer:
 
     def __init__(
         self,
-        store: IndexStore,
+        store: Store,
         embedder: Embedder,
         count_tokens: TokenCounter | None = None,
         *,
@@ -86,9 +87,9 @@ class Indexer:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, preload: bool = False) -> Indexer:
-        """The configured embedder and passage sizes over the index at ``settings.index_dir``
-        (created if missing). ``preload``: load the embedding model in the background while
-        the index opens."""
+        """The configured embedder and passage sizes over the configured store (created if
+        missing: ``settings.database_url``, else ``settings.index_dir``). ``preload``: load
+        the embedding model in the background while the index opens."""
         embedder = Embedder(
             batch_size=settings.embed_batch_size,
             backend=settings.embed_backend,
@@ -97,7 +98,7 @@ class Indexer:
         if preload:
             embedder.preload()
         return cls(
-            IndexStore(settings.index_dir, embedder.name, embedder.dim),
+            make_store(settings, embedder.name, embedder.dim),
             embedder,
             TokenCounter(),
             max_tokens=settings.passage_max_tokens,
