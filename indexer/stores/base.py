@@ -210,6 +210,12 @@ class Store(Protocol):
     def update_lexical_in_background(self) -> None: ...
 
     # ---- side tables, never part of the index's generation --------------------------------
+    def claim_once(self, keys: Sequence[str], window_seconds: float = 3600.0) -> bool:
+        """True if none of ``keys`` was claimed in the last ``window_seconds`` by a replica
+        over this store (a Slack event answered once, whichever replica it reaches); the
+        keys are claimed either way. A store no replicas share may always say True."""
+        ...
+
     def url_sources(
         self, *, roots_only: bool = False, parent: str | None = None
     ) -> list[UrlSource]: ...

@@ -53,6 +53,12 @@ def public_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def _array(value: object) -> np.ndarray:
+    """A vector column's value as float32 (pgvector gives a ``Vector`` or an array)."""
+    to_numpy = getattr(value, "to_numpy", None)
+    return np.asarray(to_numpy() if to_numpy else value, dtype=np.float32)
+
+
 def _schema(dim: int) -> tuple[str, ...]:
     """Version 1 of the schema."""
     return (
@@ -416,7 +422,7 @@ class PostgresStore:
         rows = self._rows(
             "SELECT id, embedding FROM passages WHERE id = ANY(%s)", (list(passage_ids),)
         )
-        return {r[0]: np.asarray(r[1], dtype=np.float32) for r in rows}
+        return {r[0]: _array(r[1]) for r in rows}
 
     def article_hashes(self) -> dict[str, tuple[str, str | None]]:
         return {
@@ -533,20 +539,17 @@ class PostgresStore:
     # ---- across replicas ------------------------------------------------------------------
     def claim_once(self, keys: Sequence[str], window_seconds: float = 3600.0) -> bool:
         """True if none of ``keys`` was claimed in the last ``window_seconds`` (by any
-        replica); claims them. Older claims are dropped."""
+        replica); claims them. Older claims are dropped. One transaction: two replicas that
+        claim the same key at once are ordered by its primary key, and one of them loses."""
         now = time.time()
         with self._pool.connection() as db, db.transaction():
             db.execute("DELETE FROM claims WHERE claimed_at < %s", (now - window_seconds,))
-            taken = db.execute(
-                "SELECT count(*) FROM claims WHERE key = ANY(%s)", (list(keys),)
-            ).fetchone()
-            with db.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO claims VALUES (%s, %s) ON CONFLICT (key) DO NOTHING",
-                    [(k, now) for k in keys],
-                )
-                inserted = cur.rowcount
-        return bool(taken and taken[0] == 0 and inserted)
+            inserted = 0
+            for key in keys:
+                inserted += db.execute(
+                    "INSERT INTO claims VALUES (%s, %s) ON CONFLICT (key) DO NOTHING", (key, now)
+                ).rowcount
+        return inserted == len(keys) > 0
 
     # ---- side tables ----------------------------------------------------------------------
     def url_sources(
