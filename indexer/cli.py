@@ -60,6 +60,14 @@ def add(
     ],
     index: IndexOption = None,
     database_url: DatabaseOption = None,
+    use_ray: Annotated[
+        bool,
+        typer.Option(
+            "--ray",
+            help="Load, split and embed files on Ray ($RAY_ADDRESS, else a local Ray), "
+            "written in batches: a re-run after a crash finishes the job.",
+        ),
+    ] = False,
 ) -> None:
     """Index articles. Unchanged articles are skipped; changed ones are updated.
 
@@ -79,7 +87,15 @@ def add(
     notes: list[str] = []
     errors: list[LoadError] = []
     duplicates: list[str] = []
-    if paths:
+    if paths and use_ray:
+        from indexer.bulk import add_with_ray
+
+        with embed_progress(err) as bar:
+            bulk = add_with_ray(indexer, settings, paths, progress=bar.advance)
+        _print_summary(bulk)
+        errors += bulk.errors
+        duplicates += bulk.duplicates
+    elif paths:
         items = _noting_encodings(
             load_paths(paths, max_article_bytes=settings.max_article_bytes), notes
         )
