@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -110,3 +112,16 @@ def store_settings(store: str, index_dir: Path, database_url: str | None, **valu
     if store == "postgresql":
         values["database_url"] = database_url
     return Settings(index_dir=index_dir, **values)  # type: ignore[arg-type]
+
+
+def start_index_add(*args: str, new_session: bool = False) -> subprocess.Popen[bytes]:
+    """A real ``qa-index add DEV_ARTICLES *args`` committing every 16 passages (a test may
+    kill it between commits); ``new_session``: its own process group (Ray's processes too)."""
+    return subprocess.Popen(
+        [sys.executable, "-c", "from indexer.cli import main; main()", "add", str(DEV_ARTICLES)]
+        + list(args),
+        env={**os.environ, "QA_INDEX_CHUNK_PASSAGES": "16", "HF_HUB_OFFLINE": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=new_session,
+    )

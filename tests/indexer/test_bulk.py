@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +15,7 @@ import pytest
 from indexer.load import load_path
 from indexer.pipeline import Indexer
 from indexer.stores.base import Store
-from tests.conftest import DEV_ARTICLES, STORES, store_settings
+from tests.conftest import DEV_ARTICLES, STORES, start_index_add, store_settings
 
 pytestmark = pytest.mark.slow  # starts Ray (and kills qa-index processes)
 
@@ -75,24 +73,6 @@ def test_ray_add_equals_the_plain_pipeline(
         indexer.store.close()
 
 
-def _start_add(settings_args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from indexer.cli import main; main()",
-            "add",
-            str(DEV_ARTICLES),
-            "--ray",
-            *settings_args,
-        ],
-        env={**os.environ, "HF_HUB_OFFLINE": "1", "QA_INDEX_CHUNK_PASSAGES": "16", **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,  # its Ray processes go with it (killpg below)
-    )
-
-
 @pytest.mark.parametrize("store", STORES)
 def test_sigkill_mid_ray_add_then_rerun_gives_a_clean_runs_counts(
     store: str, tmp_path: Path, request: pytest.FixtureRequest
@@ -101,7 +81,7 @@ def test_sigkill_mid_ray_add_then_rerun_gives_a_clean_runs_counts(
     args = ["--index", str(settings.index_dir)]
     if settings.database_url is not None:
         args += ["--database-url", settings.database_url.get_secret_value()]
-    proc = _start_add(args, {})
+    proc = start_index_add("--ray", *args, new_session=True)
     indexer = None
     deadline = time.monotonic() + 300
     try:
@@ -129,7 +109,7 @@ def test_sigkill_mid_ray_add_then_rerun_gives_a_clean_runs_counts(
         indexer.store.close()
         indexer = None
 
-        done = _start_add(args, {})
+        done = start_index_add("--ray", *args, new_session=True)
         out, err = done.communicate(timeout=600)
         assert done.returncode == 0, err.decode()
         indexer = Indexer.from_settings(settings)

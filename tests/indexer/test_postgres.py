@@ -4,10 +4,7 @@ each other's writes."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,7 +14,7 @@ import pytest
 
 from indexer.load import load_path
 from indexer.pipeline import Indexer
-from tests.conftest import DEV_ARTICLES, store_settings
+from tests.conftest import DEV_ARTICLES, start_index_add, store_settings
 from tests.reliability.conftest import AUTH, start_server, stop_server
 
 
@@ -28,26 +25,6 @@ def _generation(url: str) -> int:
     except psycopg.Error:
         return 0
     return int(row[0]) if row else 0
-
-
-def _start_add(url: str, tmp_path: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "QA_INDEX_CHUNK_PASSAGES": "16", "HF_HUB_OFFLINE": "1"}
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from indexer.cli import main; main()",
-            "add",
-            str(DEV_ARTICLES),
-            "--index",
-            str(tmp_path / "unused"),
-            "--database-url",
-            url,
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
 
 
 def _assert_exactly_split(url: str, tmp_path: Path) -> tuple[int, int]:
@@ -78,7 +55,7 @@ def test_sigkill_mid_add_leaves_the_database_consistent_and_rerun_completes(
     seen = []
     for target in (1, 3):
         before = _generation(database_url)
-        proc = _start_add(database_url, tmp_path)
+        proc = start_index_add("--index", str(tmp_path / "unused"), "--database-url", database_url)
         deadline = time.monotonic() + 300
         while _generation(database_url) < before + target and proc.poll() is None:
             assert time.monotonic() < deadline, "indexing made no progress"
@@ -90,12 +67,12 @@ def test_sigkill_mid_add_leaves_the_database_consistent_and_rerun_completes(
         seen.append(articles)
     assert seen == sorted(seen)
 
-    done = _start_add(database_url, tmp_path)
+    done = start_index_add("--index", str(tmp_path / "unused"), "--database-url", database_url)
     _, err = done.communicate(timeout=900)
     assert done.returncode == 0, err.decode()
     articles, passages = _assert_exactly_split(database_url, tmp_path)
     assert articles == sum(1 for _ in load_path(DEV_ARTICLES))
-    again = _start_add(database_url, tmp_path)
+    again = start_index_add("--index", str(tmp_path / "unused"), "--database-url", database_url)
     out, _ = again.communicate(timeout=300)
     assert again.returncode == 0
     assert "embedded 0 passages" in out.decode()
