@@ -76,7 +76,7 @@ def _prepare(index: Path) -> None:
     started = time.perf_counter()
     engine = Engine(Settings(index_dir=index))
     print(f"first open (checksums recorded if missing): {time.perf_counter() - started:.1f} s")
-    if engine.store.lexical() is None:
+    if not engine.store.lexical_current():
         started = time.perf_counter()
         engine.update_bm25()
         print(f"BM25 index rebuilt with checksums: {time.perf_counter() - started:.1f} s")

@@ -28,6 +28,17 @@ IndexOption = Annotated[
     ),
 ]
 
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        metavar="URL",
+        help="postgresql://... : the index in PostgreSQL instead of the index directory "
+        "(default: $QA_DATABASE_URL)",
+        show_default=False,
+    ),
+]
+
 
 def settings_for(index: Path | None, **overrides: Any) -> Settings:
     """The settings from the environment, with ``--index`` and the options given (None:

@@ -15,6 +15,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="QA_", extra="ignore")
 
     index_dir: Path = Field(default=Path("qa-index"), description="Where the index lives.")
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="postgresql://... keeps the index in PostgreSQL (pgvector), shared by any "
+        "number of qa-serve replicas; unset: the embedded index in index_dir.",
+    )
     host: str = Field(default="127.0.0.1", description="Bind address; 127.0.0.1 unless told.")
     port: int = 8000
     api_key: SecretStr | None = Field(default=None, description="Bearer key required for writes.")

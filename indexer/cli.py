@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from core.cli import IndexOption, console, err, settings_for, setup_logging
+from core.cli import DatabaseOption, IndexOption, console, err, settings_for, setup_logging
 from core.settings import Settings
 
 if TYPE_CHECKING:
@@ -34,14 +34,15 @@ def _indexer(settings: Settings, *, create: bool = False) -> Indexer:
     """The indexing pipeline over the index; only ``add`` (``create``) may start a new one.
     (Imported here, not at the top: the models' libraries are slow to import; --help is not.)"""
     from indexer.pipeline import Indexer
-    from indexer.store import DB_NAME, IndexMismatchError
+    from indexer.stores import index_exists
+    from indexer.stores.base import IndexDamagedError, IndexMismatchError
 
-    if not create and not (settings.index_dir / DB_NAME).is_file():
+    if not create and not index_exists(settings):
         err.print(f"[red]error:[/] no index at {escape(str(settings.index_dir))}")
         raise typer.Exit(2)
     try:
         return Indexer.from_settings(settings)
-    except IndexMismatchError as e:
+    except (IndexMismatchError, IndexDamagedError) as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from None
 
@@ -58,6 +59,15 @@ def add(
         ),
     ],
     index: IndexOption = None,
+    database_url: DatabaseOption = None,
+    use_ray: Annotated[
+        bool,
+        typer.Option(
+            "--ray",
+            help="Load, split and embed files on Ray ($RAY_ADDRESS, else a local Ray), "
+            "written in batches: a re-run after a crash finishes the job.",
+        ),
+    ] = False,
 ) -> None:
     """Index articles. Unchanged articles are skipped; changed ones are updated.
 
@@ -70,14 +80,22 @@ def add(
     from indexer.progress import embed_progress
     from indexer.sources import add_urls, is_url
 
-    settings = settings_for(index)
+    settings = settings_for(index, database_url=database_url)
     indexer = _indexer(settings, create=True)
     urls = [s for s in sources if is_url(s)]
     paths = [Path(s) for s in sources if not is_url(s)]
     notes: list[str] = []
     errors: list[LoadError] = []
     duplicates: list[str] = []
-    if paths:
+    if paths and use_ray:
+        from indexer.bulk import add_with_ray
+
+        with embed_progress(err) as bar:
+            bulk = add_with_ray(indexer, settings, paths, progress=bar.advance)
+        _print_summary(bulk)
+        errors += bulk.errors
+        duplicates += bulk.duplicates
+    elif paths:
         items = _noting_encodings(
             load_paths(paths, max_article_bytes=settings.max_article_bytes), notes
         )
@@ -116,13 +134,13 @@ def add(
 
 
 @app.command()
-def refresh(index: IndexOption = None) -> None:
+def refresh(index: IndexOption = None, database_url: DatabaseOption = None) -> None:
     """Re-read every URL given to `qa-index add`: new or changed pages are indexed, unchanged
     ones (304, or the same bytes) are not. The exit code is 1 if any could not be read."""
     from indexer.progress import embed_progress
     from indexer.sources import refresh as refresh_sources
 
-    settings = settings_for(index)
+    settings = settings_for(index, database_url=database_url)
     indexer = _indexer(settings)
     with embed_progress(err) as bar:
         web = refresh_sources(
@@ -174,9 +192,10 @@ def _update_bm25(indexer: Indexer) -> None:
 def remove(
     ids: Annotated[list[str], typer.Argument(help="Article ids (see qa-index list).")],
     index: IndexOption = None,
+    database_url: DatabaseOption = None,
 ) -> None:
     """Delete articles and their passages from the index."""
-    indexer = _indexer(settings_for(index))
+    indexer = _indexer(settings_for(index, database_url=database_url))
     removed, missing = indexer.remove(ids, update_bm25=False)
     _update_bm25(indexer)
     if removed:
@@ -189,6 +208,7 @@ def remove(
 @app.command("list")
 def list_articles(
     index: IndexOption = None,
+    database_url: DatabaseOption = None,
     query: Annotated[
         str | None, typer.Option("--query", "-q", metavar="TEXT", help="Filter by title or id.")
     ] = None,
@@ -197,7 +217,8 @@ def list_articles(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
 ) -> None:
     """List the indexed articles (id, title, passages, URL)."""
-    total, rows = _indexer(settings_for(index)).store.list_articles(offset, limit, query)
+    store = _indexer(settings_for(index, database_url=database_url)).store
+    total, rows = store.list_articles(offset, limit, query)
     if as_json:
         for r in rows:
             print(json.dumps({"id": r.id, "title": r.title, "url": r.url, "passages": r.passages}))
@@ -217,6 +238,7 @@ def list_articles(
 @app.command()
 def feedback(
     index: IndexOption = None,
+    database_url: DatabaseOption = None,
     export: Annotated[
         Path | None,
         typer.Option(
@@ -229,7 +251,7 @@ def feedback(
     """List what readers said of answers (web page, Slack, API), or export it for qa-eval."""
     from indexer.feedback import export_test_set
 
-    store = _indexer(settings_for(index)).store
+    store = _indexer(settings_for(index, database_url=database_url)).store
     if export is not None:
         count = export_test_set(store, export)
         console.print(f"wrote {count} questions to {escape(str(export))}", highlight=False)
@@ -249,38 +271,25 @@ def feedback(
 
 
 @app.command()
-def stats(index: IndexOption = None) -> None:
-    """Counts of articles, passages and vectors, the index types and the model."""
-    settings = settings_for(index)
-    indexer = _indexer(settings)
-    store = indexer.store
-    articles, passages = store.counts()
-    vectors, stale = store.vector_counts()
+def stats(index: IndexOption = None, database_url: DatabaseOption = None) -> None:
+    """Counts of articles, passages and vectors, the index types and the model (JSON)."""
     print(
-        json.dumps(
-            {
-                "index_dir": str(settings.index_dir),
-                "articles": articles,
-                "passages": passages,
-                "vectors": vectors,
-                # HNSW cannot delete: deleted passages' vectors wait, never returned, for the
-                # rebuild that comes once they are a tenth of the graph.
-                "stale_vectors": stale,
-                "faiss": store.faiss_kind(),
-                # False after a crash or with an older version's index: FTS5 answers BM25
-                # queries until the next add, or qa-serve, rebuilds it.
-                "bm25_current": store.lexical() is not None,
-                "model": indexer.embedder.name,
-                "dim": indexer.embedder.dim,
-            },
-            indent=2,
-        )
+        json.dumps(_indexer(settings_for(index, database_url=database_url)).store.stats(), indent=2)
     )
 
 
 def _existing_index(index: Path | None) -> Path:
-    directory = settings_for(index).index_dir
     from indexer.store import DB_NAME
+    from indexer.stores import uses_database
+
+    settings = settings_for(index)
+    if uses_database(settings):
+        err.print(
+            "[red]error:[/] check and repair work on an index directory; PostgreSQL keeps "
+            "its own consistency (unset QA_DATABASE_URL to check a directory)"
+        )
+        raise typer.Exit(2)
+    directory = settings.index_dir
 
     if not (directory / DB_NAME).is_file():
         err.print(f"[red]error:[/] no index at {escape(str(directory))}")

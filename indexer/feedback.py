@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from indexer.store import FeedbackRecord, IndexStore
+from indexer.stores.base import FeedbackRecord, Store
 
 
 def eval_questions(
@@ -41,7 +41,7 @@ def eval_questions(
     return rows
 
 
-def export_test_set(store: IndexStore, path: Path) -> int:
+def export_test_set(store: Store, path: Path) -> int:
     """Write :func:`eval_questions` of all feedback to ``path`` as JSONL; returns the line count."""
     _, records = store.list_feedback(0, 2**31 - 1)
 

@@ -24,7 +24,8 @@ from core.types import Article, Passage
 from indexer.embed import Embedder, TokenCounter
 from indexer.load import LoadError
 from indexer.split import split_passages
-from indexer.store import IndexStore
+from indexer.stores import make_store
+from indexer.stores.base import Store, Upsert
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,17 @@ def _same_meta(stored: str, article: Article) -> bool:
     return json.loads(stored) == json.loads(json.dumps(article.meta, ensure_ascii=False))
 
 
+def is_stored(version: tuple[str, str] | None, article: Article) -> bool:
+    """Whether ``article`` is stored as it is (``version``: its stored_versions entry)."""
+    return (
+        version is not None
+        and version[0] == article.content_hash
+        and _same_meta(version[1], article)
+    )
+
+
 class Indexer:
-    """Adds and removes articles in an :class:`IndexStore`.
+    """Adds and removes articles in a :class:`~indexer.stores.base.Store`.
 
     Args:
         store: the index to write to.
@@ -69,7 +79,7 @@ class Indexer:
 
     def __init__(
         self,
-        store: IndexStore,
+        store: Store,
         embedder: Embedder,
         count_tokens: TokenCounter | None = None,
         *,
@@ -86,9 +96,9 @@ class Indexer:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, preload: bool = False) -> Indexer:
-        """The configured embedder and passage sizes over the index at ``settings.index_dir``
-        (created if missing). ``preload``: load the embedding model in the background while
-        the index opens."""
+        """The configured embedder and passage sizes over the configured store (created if
+        missing: ``settings.database_url``, else ``settings.index_dir``). ``preload``: load
+        the embedding model in the background while the index opens."""
         embedder = Embedder(
             batch_size=settings.embed_batch_size,
             backend=settings.embed_backend,
@@ -97,7 +107,7 @@ class Indexer:
         if preload:
             embedder.preload()
         return cls(
-            IndexStore(settings.index_dir, embedder.name, embedder.dim),
+            make_store(settings, embedder.name, embedder.dim),
             embedder,
             TokenCounter(),
             max_tokens=settings.passage_max_tokens,
@@ -159,8 +169,7 @@ class Indexer:
         stored = self.store.stored_versions([a.id for a in articles])
         plan: list[_Planned] = []
         for article in articles:
-            version = stored.get(article.id)
-            if version and version[0] == article.content_hash and _same_meta(version[1], article):
+            if is_stored(stored.get(article.id), article):
                 report.unchanged.append(article.id)
                 continue
             plan.append(_Planned(article, self.split(article)))
@@ -196,37 +205,48 @@ class Indexer:
         vectors = dict(vectors_known)
         if fresh is not None:
             vectors.update({p.id: v for p, v in zip(new, fresh, strict=True)})
+        items = [
+            (
+                item.article,
+                item.passages,
+                np.vstack([vectors[p.id] for p in item.passages])
+                if item.passages
+                else np.zeros((0, self.embedder.dim), np.float32),
+            )
+            for item in chunk
+        ]
+        written = [p for _, passages, _ in self.write(items, report) for p in passages]
+        embedded = {p.id for p in new}
+        report.passages_embedded += len(new)
+        report.passages_total += len(written)
+        report.passages_reused += sum(1 for p in written if p.id not in embedded)
+
+    def write(self, items: Sequence[Upsert], report: AddReport) -> list[Upsert]:
+        """Write articles already split and embedded (here, or by :mod:`indexer.bulk`) in one
+        transaction, as their stored state asks: unchanged ones are skipped, changed ones (or
+        the same URL under a new id) replaced. Returns what was written."""
         with self.store.writing():
             # What is stored now: another writer may have written since the plan.
-            articles = [item.article for item in chunk]
+            articles = [article for article, _, _ in items]
             stored = self.store.stored_versions([a.id for a in articles])
             by_url = self.store.articles_by_url([a.url for a in articles if a.url])
-            upserts, deletes = [], []
-            for item in chunk:
-                article = item.article
+            upserts: list[Upsert] = []
+            deletes: list[str] = []
+            for article, passages, matrix in items:
                 version = stored.get(article.id)
+                if is_stored(version, article):
+                    report.unchanged.append(article.id)
+                    continue
                 if version:
-                    if version[0] == article.content_hash and _same_meta(version[1], article):
-                        report.unchanged.append(article.id)
-                        continue
                     report.updated.append(article.id)
                 elif article.url and by_url.get(article.url, article.id) != article.id:
                     deletes.append(by_url[article.url])  # the same URL under another id
                     report.updated.append(article.id)
                 else:
                     report.added.append(article.id)
-                matrix = (
-                    np.vstack([vectors[p.id] for p in item.passages])
-                    if item.passages
-                    else np.zeros((0, self.embedder.dim), np.float32)
-                )
-                upserts.append((article, item.passages, matrix))
+                upserts.append((article, passages, matrix))
             self.store.apply(upserts, deletes)
-        embedded = {p.id for p in new}
-        written = [p for _, passages, _ in upserts for p in passages]
-        report.passages_embedded += len(new)
-        report.passages_total += len(written)
-        report.passages_reused += sum(1 for p in written if p.id not in embedded)
+        return upserts
 
     def remove(
         self, article_ids: Sequence[str], *, update_bm25: bool = True

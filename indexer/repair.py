@@ -21,6 +21,7 @@ import numpy as np
 
 from indexer.integrity import CheckReport, check_index
 from indexer.pipeline import Indexer
+from indexer.store import IndexStore
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ def repair_index(indexer: Indexer, before: CheckReport, *, remove_damaged: bool)
         remove_damaged: delete damaged articles (with their passages) instead of listing them.
     """
     store = indexer.store
+    if not isinstance(store, IndexStore):
+        raise TypeError("repair works on an index directory (the embedded store)")
     report = RepairReport()
     kinds = {f.kind for f in before.findings}
     rederive: set[str] = set()

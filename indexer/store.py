@@ -29,14 +29,13 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
 import numpy as np
 from filelock import FileLock
 
-from core.types import Article, Passage
+from core.types import Article
 from indexer.integrity import (
     BM25_CHECKSUMS_KEY,
     FAISS_CHECKSUMS_KEY,
@@ -46,6 +45,15 @@ from indexer.integrity import (
     passage_checksum,
 )
 from indexer.lexical import LexicalIndex, intact_or_removed
+from indexer.stores.base import (
+    ArticleSummary,
+    FeedbackRecord,
+    IndexDamagedError,
+    IndexMismatchError,
+    StoredPassage,
+    Upsert,
+    UrlSource,
+)
 
 log = logging.getLogger(__name__)
 
@@ -268,21 +276,6 @@ def fts_query(words: Sequence[str]) -> str:
     return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
 
 
-class IndexMismatchError(RuntimeError):
-    """The index on disk was built with another model or schema.
-
-    ``reason`` says so without the index's path (for /healthz)."""
-
-    def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-class IndexDamagedError(RuntimeError):
-    """The index database cannot be read, or a stored row failed its checksum (``qa-index
-    check`` reports it, ``repair`` fixes what can be re-derived). The message has no path."""
-
-
 # Checksummed reads: text columns as bytes, so damaged UTF-8 is a finding, not an exception.
 _PASSAGE_COLUMNS = (
     "rowid, CAST(id AS BLOB), CAST(article_id AS BLOB), start, end, CAST(text AS BLOB), vector, "
@@ -295,40 +288,6 @@ _ARTICLE_COLUMNS = (
 CHECKSUM_BATCH = 20_000  # rows per transaction when an older index gets its checksums
 
 
-@dataclass(frozen=True)
-class StoredPassage:
-    rowid: int
-    article_id: str
-    start: int
-    end: int
-    text: str
-
-
-@dataclass(frozen=True)
-class ArticleSummary:
-    id: str
-    title: str
-    url: str | None
-    passages: int
-    chars: int
-
-
-@dataclass(frozen=True)
-class UrlSource:
-    """What the index remembers of a URL it fetched (see :mod:`indexer.web`)."""
-
-    url: str
-    kind: str  # "page", "feed" or "sitemap"
-    root: bool  # given to `qa-index add` (or POST /api/sources): `refresh` re-reads it
-    parent: str | None  # the feed or sitemap it was found in
-    allow_private: bool  # whether it may be fetched from a private or loopback address
-    etag: str | None
-    last_modified: str | None
-    content_hash: str | None  # of the body, to skip an unchanged one without a 304
-    article_id: str | None  # the article a page became
-    checked_at: float  # Unix time of the last fetch
-
-
 _URL_SOURCE_COLUMNS = (
     "url, kind, root, parent, allow_private, etag, last_modified, content_hash, article_id,"
     " checked_at"
@@ -337,21 +296,6 @@ _URL_SOURCE_COLUMNS = (
 
 def _url_source(row: Sequence) -> UrlSource:
     return UrlSource(row[0], row[1], bool(row[2]), row[3], bool(row[4]), *row[5:])
-
-
-@dataclass(frozen=True)
-class FeedbackRecord:
-    """What a reader said of one answer: helpful or not, with an optional comment."""
-
-    id: int
-    created_at: float  # Unix time
-    question: str
-    answer_text: str
-    article_id: str
-    start: int | None  # the answer's offset in the article, when the client sent it
-    helpful: bool
-    comment: str | None
-    channel: str  # where it was given: "web", "slack" or "api"
 
 
 class IndexStore:
@@ -1158,6 +1102,26 @@ class IndexStore:
         with self._lock:
             return describe_faiss(self.index)
 
+    def stats(self) -> dict[str, object]:
+        articles, passages = self.counts()
+        vectors, stale = self.vector_counts()
+        return {
+            "store": "embedded",
+            "index_dir": str(self.directory),
+            "articles": articles,
+            "passages": passages,
+            "vectors": vectors,
+            # HNSW cannot delete: deleted passages' vectors wait, never returned, for the
+            # rebuild that comes once they are a tenth of the graph.
+            "stale_vectors": stale,
+            "faiss": self.faiss_kind(),
+            # False after a crash or with an older version's index: FTS5 answers BM25
+            # queries until the next add, or qa-serve, rebuilds it.
+            "bm25_current": self.lexical_current(),
+            "model": self.model,
+            "dim": self.dim,
+        }
+
     @property
     def generation(self) -> int:
         """The index generation this store has loaded (it changes with every write)."""
@@ -1332,6 +1296,9 @@ class IndexStore:
     def article_dates(self, article_ids: Iterable[str]) -> dict[str, str | None]:
         """id → published (None when unknown) of these articles."""
         return dict(self._article_rows(article_ids, "id, published"))
+
+    def lexical_current(self) -> bool:
+        return self.lexical() is not None
 
     def lexical(self) -> LexicalIndex | None:
         """The BM25 index of the current generation, if it has been built (by any process)
@@ -1519,7 +1486,7 @@ class IndexStore:
 
     def apply(
         self,
-        upserts: Sequence[tuple[Article, Sequence[Passage], np.ndarray]],
+        upserts: Sequence[Upsert],
         deletes: Sequence[str] = (),
     ) -> None:
         """Atomically replace articles (with their passages and vectors) and delete others.
@@ -1655,6 +1622,12 @@ class IndexStore:
                 " checked_at=excluded.checked_at",
                 rows,
             )
+
+    # ---- claims (never part of the index's generation) -----------------------------------
+    def claim_once(self, keys: Sequence[str], window_seconds: float = 3600.0) -> bool:
+        """Always True: one machine's processes de-duplicate in their own memory (the Slack
+        bot does); claims across replicas need the shared store (PostgreSQL)."""
+        return True
 
     # ---- feedback (kept with the index, never part of its generation) -------------------
     def add_feedback(

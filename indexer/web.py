@@ -8,7 +8,7 @@ is not HTML is refused with its type. Pages become articles through
 :func:`indexer.load.load_html` (trafilatura: main text, title, date, author, canonical URL);
 a feed's date is the article's when the page names none.
 
-Every URL fetched is remembered in the index (:class:`~indexer.store.UrlSource`): its ETag
+Every URL fetched is remembered in the index (:class:`~indexer.stores.base.UrlSource`): its ETag
 and Last-Modified for conditional requests, the hash of its body, the feed or sitemap it came
 from. A page that answers 304, or sends the same bytes again, is not even parsed; a changed
 page is re-indexed, and only its new passages embedded. Pages that leave a feed keep their
@@ -33,7 +33,7 @@ from core.types import Article
 from indexer.fetch import Fetched, Fetcher, FetchError
 from indexer.load import LoadError, decode_text, load_html
 from indexer.pipeline import AddReport, Indexer, Progress
-from indexer.store import IndexStore, UrlSource
+from indexer.stores.base import Store, UrlSource
 
 log = logging.getLogger(__name__)
 # ultimate-sitemap-parser logs a warning for every odd sitemap; our report says what failed.
@@ -128,7 +128,7 @@ class WebReader:
 
     def __init__(
         self,
-        store: IndexStore,
+        store: Store,
         fetcher_for: FetcherFor,
         *,
         max_pages: int = DEFAULT_MAX_PAGES,
@@ -380,7 +380,7 @@ def index_urls(
     return report
 
 
-def url_roots(store: IndexStore) -> list[tuple[str, bool]]:
+def url_roots(store: Store) -> list[tuple[str, bool]]:
     """Every URL the user gave, with the address rule it was given under (for a refresh)."""
     return [(root.url, root.allow_private) for root in store.url_sources(roots_only=True)]
 

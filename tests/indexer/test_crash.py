@@ -3,19 +3,16 @@ consistent, and re-running the add must finish it without duplicates."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from indexer.store import DB_NAME, IndexStore
-from tests.conftest import DEV_ARTICLES
+from tests.conftest import start_index_add
 from tests.indexer.test_store import assert_consistent
 
 pytestmark = pytest.mark.slow  # kills real qa-index processes mid-write
@@ -51,31 +48,13 @@ def assert_fts_works(directory: Path) -> None:
         db.close()
 
 
-def _start_add(directory: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "QA_INDEX_CHUNK_PASSAGES": "16", "HF_HUB_OFFLINE": "1"}
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from indexer.cli import main; main()",
-            "add",
-            str(DEV_ARTICLES),
-            "--index",
-            str(directory),
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-
-
 def test_sigkill_mid_index_leaves_a_consistent_index_and_rerun_completes(tmp_path: Path) -> None:
     directory = tmp_path / "index"
     seen_articles = []
     # Kill right after the 1st, 3rd and 6th commits of successive runs.
     for target in (1, 3, 6):
         before = _generation(directory)
-        proc = _start_add(directory)
+        proc = start_index_add("--index", str(directory))
         deadline = time.monotonic() + 300
         while _generation(directory) < before + target and proc.poll() is None:
             assert time.monotonic() < deadline, "indexing made no progress"
@@ -89,12 +68,12 @@ def test_sigkill_mid_index_leaves_a_consistent_index_and_rerun_completes(tmp_pat
         seen_articles.append(articles)
     assert seen_articles == sorted(seen_articles)
 
-    done = _start_add(directory)
+    done = start_index_add("--index", str(directory))
     out, err = done.communicate(timeout=900)
     assert done.returncode == 0, err.decode()
     articles, passages = assert_consistent(directory)
     assert articles == 12
-    again = _start_add(directory)
+    again = start_index_add("--index", str(directory))
     out, _ = again.communicate(timeout=300)
     assert again.returncode == 0
     assert "12 unchanged" in out.decode() and "embedded 0 passages" in out.decode()

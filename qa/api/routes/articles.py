@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from indexer.load import LoadProblem, article_from_record
-from indexer.store import IndexDamagedError
+from indexer.stores.base import IndexDamagedError
 from qa.api.deps import EngineDep, WriteAccess
 from qa.api.schemas import (
     ArticleIn,

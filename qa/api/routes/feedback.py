@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from indexer.store import FeedbackRecord
+from indexer.stores.base import FeedbackRecord
 from qa.api.deps import EngineDep, WriteAccess
 from qa.api.schemas import FeedbackIn, FeedbackOut, FeedbackPage, error_responses
 from qa.feedback import UnknownArticleError, record_feedback

@@ -1,0 +1,641 @@
+"""The index in PostgreSQL with pgvector, shared by any number of ``qa-serve`` replicas.
+
+Articles, passages and their vectors are rows; an HNSW index (inner product) serves dense
+search and a generated ``tsvector`` column with a GIN index the lexical side. Every write is
+one transaction that also bumps ``qa_meta.generation``: a replica sees another's write on its
+next ask (:meth:`PostgresStore.refresh` reads the generation), so nothing is cached across a
+write. One writer at a time holds a session advisory lock (:meth:`PostgresStore.writing`).
+The schema is versioned in ``qa_meta`` and migrated on start, under the same lock.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector
+from psycopg_pool import ConnectionPool
+
+from core.types import Article
+from indexer.stores.base import (
+    ArticleSummary,
+    FeedbackRecord,
+    IndexMismatchError,
+    StoredPassage,
+    Upsert,
+    UrlSource,
+)
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+WRITER_LOCK = 0x51A1_0001  # pg_advisory_lock key: one writer (and one migrator) at a time
+TEXT_CONFIG = "english"  # stemming and stop words of the full-text search
+EF_SEARCH = 100  # HNSW candidates per search (pgvector's default is 40)
+DF_CACHE_WORDS = 100_000
+WITHIN_CACHE_SIZE = 32
+
+
+def public_url(url: str) -> str:
+    """``url`` without its password, for messages."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _array(value: object) -> np.ndarray:
+    """A vector column's value as float32 (pgvector gives a ``Vector`` or an array)."""
+    to_numpy = getattr(value, "to_numpy", None)
+    return np.asarray(to_numpy() if to_numpy else value, dtype=np.float32)
+
+
+def _schema(dim: int) -> tuple[str, ...]:
+    """Version 1 of the schema."""
+    return (
+        "CREATE EXTENSION IF NOT EXISTS vector",
+        """CREATE TABLE articles (
+            id TEXT PRIMARY KEY,
+            title TEXT NOT NULL,
+            url TEXT,
+            text TEXT NOT NULL,
+            meta TEXT NOT NULL DEFAULT '{}',
+            source TEXT,
+            content_hash TEXT NOT NULL,
+            published TEXT,
+            added_at DOUBLE PRECISION NOT NULL
+        )""",
+        "CREATE INDEX articles_url ON articles(url)",
+        "CREATE INDEX articles_published ON articles(published)",
+        f"""CREATE TABLE passages (
+            key BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+            start_char INTEGER NOT NULL,
+            end_char INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            embedding vector({int(dim)}) NOT NULL,
+            tsv tsvector GENERATED ALWAYS AS (to_tsvector('{TEXT_CONFIG}', text)) STORED
+        )""",
+        "CREATE INDEX passages_article ON passages(article_id)",
+        "CREATE INDEX passages_embedding ON passages USING hnsw (embedding vector_ip_ops)"
+        " WITH (m = 16, ef_construction = 100)",
+        "CREATE INDEX passages_tsv ON passages USING gin(tsv)",
+        """CREATE TABLE url_sources (
+            url TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            root BOOLEAN NOT NULL DEFAULT FALSE,
+            parent TEXT,
+            allow_private BOOLEAN NOT NULL DEFAULT FALSE,
+            etag TEXT,
+            last_modified TEXT,
+            content_hash TEXT,
+            article_id TEXT,
+            checked_at DOUBLE PRECISION NOT NULL
+        )""",
+        "CREATE INDEX url_sources_parent ON url_sources(parent)",
+        """CREATE TABLE feedback (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            created_at DOUBLE PRECISION NOT NULL,
+            question TEXT NOT NULL,
+            answer_text TEXT NOT NULL,
+            article_id TEXT NOT NULL,
+            start_char INTEGER,
+            helpful BOOLEAN NOT NULL,
+            comment TEXT,
+            channel TEXT NOT NULL
+        )""",
+        # Keys claimed once across replicas (Slack events answered once: see claim_once).
+        "CREATE TABLE claims (key TEXT PRIMARY KEY, claimed_at DOUBLE PRECISION NOT NULL)",
+    )
+
+
+# Each step takes the schema from the version before it to its own (none yet after 1).
+_MIGRATIONS: dict[int, tuple[str, ...]] = {}
+
+_URL_SOURCE_COLUMNS = (
+    "url, kind, root, parent, allow_private, etag, last_modified, content_hash, article_id,"
+    " checked_at"
+)
+
+
+class PostgresStore:
+    """The index in the PostgreSQL database at ``url`` (see the module docstring).
+
+    Args:
+        url: a libpq connection URL, ``postgresql://user:password@host:port/database``.
+        model: embedding model name recorded in (and checked against) the database.
+        dim: embedding dimension recorded in (and checked against) the database.
+        pool_size: connections kept open (asks run side by side on them).
+    """
+
+    def __init__(self, url: str, model: str, dim: int, *, pool_size: int = 4) -> None:
+        self.url, self.model, self.dim = url, model, dim
+        self.location = public_url(url)
+        # The schema first, on a connection of its own: the pool's connections register
+        # the vector type, which needs the extension.
+        with psycopg.connect(url, autocommit=True) as db:
+            self._migrate(db)
+        self._pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=pool_size,
+            kwargs={"autocommit": True},
+            configure=self._configure,
+            open=True,
+            name="qa-index",
+        )
+        self._writer: psycopg.Connection | None = None  # holds the advisory lock in writing()
+        self._writer_thread: int | None = None
+        self._writer_lock = threading.RLock()
+        self._flagged_passages: set[int] = set()
+        self._flag_lock = threading.Lock()
+        self._cache_lock = threading.Lock()
+        self._df_cache: dict[str, int] = {}
+        self._df_total = 0
+        self._within_cache: dict[tuple[str | None, str | None], np.ndarray] = {}
+        self._cached_generation = -1
+        self._seen = self._read_generation()
+
+    @staticmethod
+    def _configure(db: psycopg.Connection) -> None:
+        register_vector(db)
+        db.execute(f"SET hnsw.ef_search = {EF_SEARCH}")
+
+    def _migrate(self, db: psycopg.Connection) -> None:
+        db.execute("SELECT pg_advisory_lock(%s)", (WRITER_LOCK,))
+        try:
+            with db.transaction():
+                db.execute("CREATE TABLE IF NOT EXISTS qa_meta (key TEXT PRIMARY KEY, value TEXT)")
+                meta: dict[str, str] = dict(db.execute("SELECT key, value FROM qa_meta").fetchall())
+                version = int(meta.get("schema_version", 0))
+                if version > SCHEMA_VERSION:
+                    reason = (
+                        f"the database has schema version {version}, this program uses "
+                        f"{SCHEMA_VERSION} (older)"
+                    )
+                    raise IndexMismatchError(
+                        f"{self.location}: {reason}: upgrade the program", reason
+                    )
+                if version and (meta.get("model"), meta.get("dim")) != (self.model, str(self.dim)):
+                    reason = (
+                        f"the index was built with model {meta.get('model')} (dim "
+                        f"{meta.get('dim')}), but the configured model is {self.model} "
+                        f"(dim {self.dim})"
+                    )
+                    raise IndexMismatchError(
+                        f"{self.location}: {reason}: use the same model or another database",
+                        reason,
+                    )
+                if version == 0:
+                    for statement in _schema(self.dim):
+                        db.execute(statement)
+                    for key, value in (
+                        ("model", self.model),
+                        ("dim", str(self.dim)),
+                        ("generation", "0"),
+                    ):
+                        db.execute("INSERT INTO qa_meta VALUES (%s, %s)", (key, value))
+                    version = 1
+                for step in range(version + 1, SCHEMA_VERSION + 1):
+                    for statement in _MIGRATIONS[step]:
+                        db.execute(statement)
+                db.execute(
+                    "INSERT INTO qa_meta VALUES ('schema_version', %s)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (str(SCHEMA_VERSION),),
+                )
+        finally:
+            db.execute("SELECT pg_advisory_unlock(%s)", (WRITER_LOCK,))
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection]:
+        """The writer's connection inside :meth:`writing` on its thread, else one from the
+        pool (so reads in a write see the writer's own state)."""
+        writer = self._writer
+        if writer is not None and self._writer_thread == threading.get_ident():
+            yield writer
+            return
+        with self._pool.connection() as db:
+            yield db
+
+    def _rows(self, sql: str, args: Sequence[object] = ()) -> list[tuple]:
+        with self._connection() as db:
+            return db.execute(sql, args).fetchall()
+
+    def _read_generation(self) -> int:
+        row = self._rows("SELECT value FROM qa_meta WHERE key = 'generation'")
+        return int(row[0][0]) if row else 0
+
+    # ---- the index ------------------------------------------------------------------------
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        with self._writer_lock:
+            if self._writer is not None:  # re-entered on this thread
+                yield
+                return
+            with self._pool.connection() as db:
+                db.execute("SELECT pg_advisory_lock(%s)", (WRITER_LOCK,))
+                self._writer, self._writer_thread = db, threading.get_ident()
+                try:
+                    yield
+                finally:
+                    self._writer, self._writer_thread = None, None
+                    db.execute("SELECT pg_advisory_unlock(%s)", (WRITER_LOCK,))
+            self.refresh()
+
+    def apply(self, upserts: Sequence[Upsert], deletes: Sequence[str] = ()) -> None:
+        replaced = [a.id for a, _, _ in upserts] + list(deletes)
+        now = time.time()
+        with self.writing(), self._connection() as db, db.transaction():
+            if replaced:
+                # Passages go with their article (ON DELETE CASCADE).
+                db.execute("DELETE FROM articles WHERE id = ANY(%s)", (replaced,))
+            with db.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO articles(id, title, url, text, meta, source, content_hash,"
+                    " published, added_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    [
+                        (
+                            a.id,
+                            a.title,
+                            a.url,
+                            a.text,
+                            json.dumps(a.meta, ensure_ascii=False),
+                            a.source,
+                            a.content_hash,
+                            a.published,
+                            now,
+                        )
+                        for a, _, _ in upserts
+                    ],
+                )
+                rows = [
+                    (p.id, article.id, p.start, p.end, p.text, np.asarray(v, dtype=np.float32))
+                    for article, passages, vectors in upserts
+                    for p, v in zip(passages, vectors, strict=True)
+                ]
+                if rows:
+                    cur.executemany(
+                        "INSERT INTO passages(id, article_id, start_char, end_char, text,"
+                        " embedding) VALUES (%s, %s, %s, %s, %s, %s)"
+                        " ON CONFLICT (id) DO NOTHING",
+                        rows,
+                    )
+            db.execute(
+                "UPDATE qa_meta SET value = (value::bigint + 1)::text WHERE key = 'generation'"
+            )
+
+    def read_articles(self, article_ids: Iterable[str]) -> dict[str, Article]:
+        ids = list(dict.fromkeys(article_ids))
+        if not ids:
+            return {}
+        rows = self._rows(
+            "SELECT id, title, url, text, meta, source, published FROM articles WHERE id = ANY(%s)",
+            (ids,),
+        )
+        return {
+            r[0]: Article(
+                id=r[0],
+                title=r[1],
+                url=r[2],
+                text=r[3],
+                meta=json.loads(r[4] or "{}"),
+                source=r[5],
+                published=r[6],
+            )
+            for r in rows
+        }
+
+    def get_article(self, article_id: str) -> Article | None:
+        return self.read_articles([article_id]).get(article_id)
+
+    def list_articles(
+        self, offset: int = 0, limit: int = 50, query: str | None = None
+    ) -> tuple[int, list[ArticleSummary]]:
+        where, args = "", []
+        query = (query or "").replace("\x00", "")  # PostgreSQL text holds no NUL
+        if query:
+            where = "WHERE a.title ILIKE %s OR a.id ILIKE %s"
+            pattern = (
+                "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            )
+            args = [pattern, pattern]
+        total = self._rows(f"SELECT count(*) FROM articles a {where}", args)[0][0]
+        rows = self._rows(
+            f"""SELECT a.id, a.title, a.url, length(a.text),
+                       (SELECT count(*) FROM passages p WHERE p.article_id = a.id)
+                FROM articles a {where} ORDER BY lower(a.title), a.id LIMIT %s OFFSET %s""",
+            [*args, limit, offset],
+        )
+        return total, [ArticleSummary(r[0], r[1], r[2], r[4], r[3]) for r in rows]
+
+    def counts(self) -> tuple[int, int]:
+        row = self._rows("SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM passages)")
+        return int(row[0][0]), int(row[0][1])
+
+    def search_dense(
+        self, query: np.ndarray, n: int, within: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        vector = np.asarray(query, dtype=np.float32).reshape(-1)
+        if within is None:
+            rows = self._rows(
+                "SELECT key, -(embedding <#> %s) FROM passages ORDER BY embedding <#> %s LIMIT %s",
+                (vector, vector, n),
+            )
+        elif not len(within):
+            return []
+        else:
+            # Exact among the passages allowed: "+ 0" keeps the planner off the HNSW index,
+            # whose filtered scan may return fewer than n.
+            rows = self._rows(
+                "SELECT key, -(embedding <#> %s) FROM passages WHERE key = ANY(%s)"
+                " ORDER BY (embedding <#> %s) + 0 LIMIT %s",
+                (vector, within.tolist(), vector, n),
+            )
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def search_bm25(
+        self, words: list[str], n: int, within: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """PostgreSQL's full-text ranking (``ts_rank``, normalised by length): not BM25, but
+        scaled by its best score before fusion all the same."""
+        if not words or (within is not None and not len(within)):
+            return []
+        where, args = "", []
+        if within is not None:
+            where, args = " AND key = ANY(%s)", [within.tolist()]
+        rows = self._rows(
+            f"SELECT key, ts_rank(tsv, q, 1) AS score FROM passages,"
+            f" websearch_to_tsquery('{TEXT_CONFIG}', %s) q WHERE tsv @@ q{where}"
+            " ORDER BY score DESC, key LIMIT %s",
+            [" or ".join(words), *args, n],
+        )
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def passages(self, keys: Sequence[int]) -> dict[int, StoredPassage]:
+        wanted = [int(k) for k in keys if k not in self._flagged_passages]
+        if not wanted:
+            return {}
+        rows = self._rows(
+            "SELECT key, article_id, start_char, end_char, text FROM passages WHERE key = ANY(%s)",
+            (wanted,),
+        )
+        return {int(r[0]): StoredPassage(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows}
+
+    def stats(self) -> dict[str, object]:
+        articles, passages = self.counts()
+        return {
+            "store": "postgresql",
+            "database": self.location,
+            "articles": articles,
+            "passages": passages,
+            "vectors": passages,
+            "vector_index": f"pgvector HNSW (inner product, ef_search {EF_SEARCH})",
+            "lexical": f"PostgreSQL full-text search ({TEXT_CONFIG})",
+            "schema_version": SCHEMA_VERSION,
+            "model": self.model,
+            "dim": self.dim,
+        }
+
+    # ---- incremental indexing -------------------------------------------------------------
+    def stored_versions(self, article_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        rows = self._rows(
+            "SELECT id, content_hash, meta FROM articles WHERE id = ANY(%s)", (list(article_ids),)
+        )
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def articles_by_url(self, urls: Sequence[str]) -> dict[str, str]:
+        rows = self._rows("SELECT id, url FROM articles WHERE url = ANY(%s)", (list(urls),))
+        return {r[1]: r[0] for r in rows}
+
+    def existing_vectors(self, passage_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        rows = self._rows(
+            "SELECT id, embedding FROM passages WHERE id = ANY(%s)", (list(passage_ids),)
+        )
+        return {r[0]: _array(r[1]) for r in rows}
+
+    def article_hashes(self) -> dict[str, tuple[str, str | None]]:
+        return {
+            r[0]: (r[1], r[2]) for r in self._rows("SELECT id, content_hash, url FROM articles")
+        }
+
+    # ---- the answer path ------------------------------------------------------------------
+    @property
+    def generation(self) -> int:
+        return self._seen
+
+    def refresh(self) -> bool:
+        generation = self._read_generation()
+        if generation == self._seen:
+            return False
+        with self._flag_lock:
+            self._flagged_passages.clear()
+        self._seen = generation
+        return True
+
+    def article_refs(self, article_ids: Iterable[str]) -> dict[str, tuple[str, str | None]]:
+        rows = self._rows(
+            "SELECT id, title, url FROM articles WHERE id = ANY(%s)", (list(set(article_ids)),)
+        )
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def article_dates(self, article_ids: Iterable[str]) -> dict[str, str | None]:
+        rows = self._rows(
+            "SELECT id, published FROM articles WHERE id = ANY(%s)", (list(set(article_ids)),)
+        )
+        return {r[0]: r[1] for r in rows}
+
+    def _caches_current(self) -> None:
+        """Empty the caches when the index changed (hold ``_cache_lock``)."""
+        if self._cached_generation != self._seen:
+            self._df_cache.clear()
+            self._within_cache.clear()
+            self._df_total = self.counts()[1]
+            self._cached_generation = self._seen
+
+    def rowids_published(self, low: str | None, high: str | None) -> np.ndarray:
+        with self._cache_lock:
+            self._caches_current()
+            cached = self._within_cache.get((low, high))
+        if cached is not None:
+            return cached
+        where, args = ["a.published IS NOT NULL"], []
+        if low is not None:
+            where.append("a.published >= %s")
+            args.append(low)
+        if high is not None:
+            where.append("a.published < %s")
+            args.append(high)
+        rows = self._rows(
+            "SELECT p.key FROM passages p JOIN articles a ON a.id = p.article_id WHERE "
+            + " AND ".join(where),
+            args,
+        )
+        keys = np.array([r[0] for r in rows], dtype=np.int64)
+        with self._cache_lock:
+            if len(self._within_cache) >= WITHIN_CACHE_SIZE:
+                self._within_cache.pop(next(iter(self._within_cache)))
+            self._within_cache[(low, high)] = keys
+        return keys
+
+    def document_frequency(self, word: str) -> tuple[int, int]:
+        with self._cache_lock:
+            self._caches_current()
+            cached, total = self._df_cache.get(word), self._df_total
+        if cached is None:
+            cached = self._rows(
+                f"SELECT count(*) FROM passages WHERE tsv @@ plainto_tsquery('{TEXT_CONFIG}', %s)",
+                (word,),
+            )[0][0]
+            with self._cache_lock:
+                if len(self._df_cache) >= DF_CACHE_WORDS:
+                    self._df_cache.clear()
+                self._df_cache[word] = cached
+        return int(cached), max(total, 1)
+
+    def probe_passage(self, *, newest: bool) -> StoredPassage | None:
+        sql = "SELECT key FROM passages ORDER BY key DESC LIMIT 1"
+        if not newest:
+            sql = (
+                "SELECT key FROM passages WHERE key >= "
+                "floor(random() * ((SELECT max(key) FROM passages) + 1)) ORDER BY key LIMIT 1"
+            )
+        keys = [r[0] for r in self._rows(sql)]
+        found = self.passages(keys)
+        return next((found[k] for k in keys if k in found), None)
+
+    def flag_passage(self, rowid: int, problem: str) -> None:
+        with self._flag_lock:
+            if rowid in self._flagged_passages:
+                return
+            self._flagged_passages.add(rowid)
+        log.error(
+            "passage %s %s: it is left out of answers until the index changes", rowid, problem
+        )
+
+    def flagged(self) -> tuple[int, int]:
+        with self._flag_lock:
+            return len(self._flagged_passages), 0
+
+    def lexical_current(self) -> bool:
+        return True  # the tsvector column is written in the same transaction as its passage
+
+    def update_lexical(self) -> None:
+        return None
+
+    def update_lexical_in_background(self) -> None:
+        return None
+
+    # ---- across replicas ------------------------------------------------------------------
+    def claim_once(self, keys: Sequence[str], window_seconds: float = 3600.0) -> bool:
+        """True if none of ``keys`` was claimed in the last ``window_seconds`` (by any
+        replica); claims them. Older claims are dropped. One transaction: two replicas that
+        claim the same key at once are ordered by its primary key, and one of them loses."""
+        now = time.time()
+        with self._pool.connection() as db, db.transaction():
+            db.execute("DELETE FROM claims WHERE claimed_at < %s", (now - window_seconds,))
+            inserted = 0
+            for key in keys:
+                inserted += db.execute(
+                    "INSERT INTO claims VALUES (%s, %s) ON CONFLICT (key) DO NOTHING", (key, now)
+                ).rowcount
+        return inserted == len(keys) > 0
+
+    # ---- side tables ----------------------------------------------------------------------
+    def url_sources(
+        self, *, roots_only: bool = False, parent: str | None = None
+    ) -> list[UrlSource]:
+        where: list[str] = []
+        args: list[object] = []
+        if roots_only:
+            where.append("root")
+        if parent is not None:
+            where.append("parent = %s")
+            args.append(parent)
+        sql = f"SELECT {_URL_SOURCE_COLUMNS} FROM url_sources"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return [UrlSource(*r) for r in self._rows(sql + " ORDER BY url", args)]
+
+    def url_source(self, url: str) -> UrlSource | None:
+        rows = self._rows(f"SELECT {_URL_SOURCE_COLUMNS} FROM url_sources WHERE url = %s", (url,))
+        return UrlSource(*rows[0]) if rows else None
+
+    def save_url_sources(self, sources: Iterable[UrlSource]) -> None:
+        rows = [
+            (
+                s.url,
+                s.kind,
+                s.root,
+                s.parent,
+                s.allow_private,
+                s.etag,
+                s.last_modified,
+                s.content_hash,
+                s.article_id,
+                s.checked_at,
+            )
+            for s in sources
+        ]
+        if not rows:
+            return
+        with self._pool.connection() as db, db.transaction(), db.cursor() as cur:
+            cur.executemany(
+                f"INSERT INTO url_sources({_URL_SOURCE_COLUMNS})"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (url) DO UPDATE SET kind = excluded.kind,"
+                " root = url_sources.root OR excluded.root,"
+                " parent = coalesce(excluded.parent, url_sources.parent),"
+                " allow_private = url_sources.allow_private OR excluded.allow_private,"
+                " etag = excluded.etag, last_modified = excluded.last_modified,"
+                " content_hash = excluded.content_hash,"
+                " article_id = coalesce(excluded.article_id, url_sources.article_id),"
+                " checked_at = excluded.checked_at",
+                rows,
+            )
+
+    def add_feedback(
+        self,
+        *,
+        question: str,
+        answer_text: str,
+        article_id: str,
+        helpful: bool,
+        comment: str | None = None,
+        start: int | None = None,
+        channel: str = "api",
+    ) -> FeedbackRecord:
+        now = time.time()
+        row = self._rows(
+            "INSERT INTO feedback(created_at, question, answer_text, article_id, start_char,"
+            " helpful, comment, channel) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            (now, question, answer_text, article_id, start, helpful, comment, channel),
+        )
+        return FeedbackRecord(
+            int(row[0][0]), now, question, answer_text, article_id, start, helpful, comment, channel
+        )
+
+    def list_feedback(
+        self, offset: int = 0, limit: int = 100, helpful: bool | None = None
+    ) -> tuple[int, list[FeedbackRecord]]:
+        where, args = ("", []) if helpful is None else ("WHERE helpful = %s", [helpful])
+        total = self._rows(f"SELECT count(*) FROM feedback {where}", args)[0][0]
+        rows = self._rows(
+            "SELECT id, created_at, question, answer_text, article_id, start_char, helpful,"
+            f" comment, channel FROM feedback {where} ORDER BY id LIMIT %s OFFSET %s",
+            [*args, limit, offset],
+        )
+        return int(total), [FeedbackRecord(*r) for r in rows]
+
+    def close(self) -> None:
+        self._pool.close()
