@@ -24,6 +24,8 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import Message
 from typing import Any
@@ -186,10 +188,9 @@ class Fetcher:
 
     def _request(self, url: str, headers: dict[str, str], origin: str) -> Fetched | str:
         """The response, or where a redirect points."""
-        self._wait_turn(url)
-        started = time.monotonic()
         try:
-            with self.client.stream("GET", url, headers=headers) as response:
+            with self._turn(url), self.client.stream("GET", url, headers=headers) as response:
+                started = time.monotonic()  # the body must be read within the timeout too
                 if response.status_code in _REDIRECTS:
                     location = response.headers.get("location")
                     if not location:
@@ -251,8 +252,10 @@ class Fetcher:
             if problem:
                 raise FetchError(origin, _refusal(problem))
 
-    def _wait_turn(self, url: str) -> None:
-        """Sleep until this host may be asked again, and book the next turn."""
+    @contextmanager
+    def _turn(self, url: str) -> Iterator[None]:
+        """Sleep until this host may be asked again; the next turn is booked from when the
+        request ends (a slow answer must not shorten the pause the host gets)."""
         host = urlsplit(url).netloc.lower()
         interval = max(self.policy.host_interval_s, self._crawl_delay(url))
         with self._lock:
@@ -261,6 +264,12 @@ class Fetcher:
             self._next_at[host] = start + interval
         if start > now:
             time.sleep(start - now)
+        try:
+            yield
+        finally:
+            with self._lock:
+                ended = time.monotonic() + interval
+                self._next_at[host] = max(self._next_at[host], ended)
 
     def _crawl_delay(self, url: str) -> float:
         robots = self._robots.get(_site(url))
@@ -280,9 +289,8 @@ class Fetcher:
         url = f"{site}/robots.txt"
         for _ in range(self.policy.max_redirects + 1):
             self.check_url(url, origin)
-            self._wait_turn(url)
             try:
-                with self.client.stream("GET", url) as response:
+                with self._turn(url), self.client.stream("GET", url) as response:
                     if response.status_code in _REDIRECTS and response.headers.get("location"):
                         url = urljoin(url, response.headers["location"])
                         continue
