@@ -24,17 +24,15 @@ from typing import Annotated, Any
 
 import numpy as np
 import typer
-from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
+from core.cli import IndexOption, console, settings_for
 from qa.confidence import reliability
 from qa.retrieve import Hit
-from qa.settings import Settings
 from qa.types import AskResult
 
 app = typer.Typer(add_completion=False)
-console = Console()
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = set(string.punctuation)
@@ -271,15 +269,7 @@ def main(
             dir_okay=False,
         ),
     ],
-    index: Annotated[
-        Path | None,
-        typer.Option(
-            "--index",
-            metavar="DIR",
-            help="Index directory (default: $QA_INDEX_DIR, else ./qa-index)",
-            show_default=False,
-        ),
-    ] = None,
+    index: IndexOption = None,
     out_of_corpus: Annotated[
         Path | None,
         typer.Option(
@@ -321,8 +311,7 @@ def main(
     """Score retrieval and answers on questions with gold answers (SQuAD-style)."""
     from qa.engine import Engine
 
-    overrides: dict[str, Any] = {"index_dir": index, "reader": reader}
-    settings = Settings(**{name: value for name, value in overrides.items() if value})
+    settings = settings_for(index, reader=reader)
     engine = Engine(settings)
     engine.update_bm25()  # scores from the BM25 index, never from FTS5 while it builds
     engine.warm_up()

@@ -262,7 +262,9 @@ def _questions(
     k = min(per_article // 2 * len(other), len(elsewhere))
     sampled = rng.sample(elsewhere, k)
     questions += [("out_of_corpus", q, []) for q in sampled]
-    topical = sorted(set(elsewhere) - set(sampled), key=_overlap(half), reverse=True)[:k]
+    chosen = set(sampled)
+    rest = sorted({q for q in elsewhere if q not in chosen})  # one order in every process
+    topical = sorted(rest, key=_overlap(half), reverse=True)[:k]
     return questions + [("topical", q, []) for q in topical]
 
 
@@ -305,7 +307,7 @@ def calibrate(
     """Collect on both fit halves (cached in ``work``), report cross-fitted, fit on both,
     save beside the weights (``reader_path`` None: the heuristic reader)."""
     from indexer.load import load_path
-    from qa.engine import Engine
+    from qa.engine import Engine, make_reader
     from qa.settings import Settings
 
     halves = split_holdout(holdout_articles(train_file, holdout_mod))[:2]
@@ -316,7 +318,7 @@ def calibrate(
         reader_path=reader_path,
         reader_precision=precision,
     )
-    reader = Engine(settings.model_copy(update={"index_dir": work / "probe"})).reader
+    reader = make_reader(settings)
     path, fingerprint = confidence_file(reader)
     work.mkdir(parents=True, exist_ok=True)
     collected: list[list[Asked]] = []
