@@ -13,7 +13,7 @@ What goes in, and how honest each part is (also written to ``corpus.json`` in th
   vectors, normalised. The cosine of derived to real vectors is measured on the real subset
   and reported. Embedding 100k passages for real takes hours on 2 shared cores, hence this.
 
-Passages are written with ``IndexStore.apply`` (SQLite + FTS5 + FAISS, the pipeline's write
+Passages are written with ``EmbeddedStore.apply`` (SQLite + FTS5 + FAISS, the pipeline's write
 step) in large chunks, so the FAISS type is whatever the store picks for the size; then the
 BM25 index is built, as ``qa-index add`` does at the end.
 """
@@ -36,13 +36,13 @@ def build(out: Path, passages: int, real: int, seed: int = 0, chunk: int = 50_00
     from indexer.embed import Embedder, TokenCounter
     from indexer.load import load_path
     from indexer.pipeline import Indexer
-    from indexer.store import IndexStore
+    from indexer.stores.embedded import EmbeddedStore
     from qa.types import Article, Passage
 
     started = time.perf_counter()
     embedder = Embedder(backend="onnx").load()
     counter = TokenCounter()
-    store = IndexStore(out, embedder.name, embedder.dim)
+    store = EmbeddedStore(out, embedder.name, embedder.dim)
     dev = Indexer(store, embedder, counter).add(load_path(DEV_ARTICLES))
 
     sentences = sorted(
@@ -138,9 +138,9 @@ def ensure(passages: int, real: int = 2000) -> Path:
         print(json.dumps(build(out, passages, real), indent=2), flush=True)
     else:  # built before the BM25 index existed, or by another version: bring it up to date
         from indexer.embed import MODEL_DIM, MODEL_NAME
-        from indexer.store import IndexStore
+        from indexer.stores.embedded import EmbeddedStore
 
-        store = IndexStore(out, MODEL_NAME, MODEL_DIM)
+        store = EmbeddedStore(out, MODEL_NAME, MODEL_DIM)
         if store.refit_due():  # built when another FAISS type fitted this size
             print(f"rebuilding the FAISS index of {out} ...", flush=True)
             with store.writing():

@@ -44,13 +44,13 @@ def main() -> None:
     from indexer.embed import Embedder, TokenCounter
     from indexer.load import load_path
     from indexer.pipeline import Indexer
-    from indexer.store import IndexStore
+    from indexer.stores.embedded import EmbeddedStore
     from qa.settings import Settings
 
     settings = Settings()
     counter = TokenCounter()
 
-    def make_indexer(store: IndexStore | None, embedder: Embedder | None) -> Indexer:
+    def make_indexer(store: EmbeddedStore | None, embedder: Embedder | None) -> Indexer:
         return Indexer(
             store,  # type: ignore[arg-type]
             embedder,  # type: ignore[arg-type]
@@ -68,7 +68,7 @@ def main() -> None:
     def pipeline(embedder: Embedder) -> Callable[[], int]:
         def run() -> int:
             with tempfile.TemporaryDirectory() as tmp:
-                store = IndexStore(Path(tmp), embedder.name, embedder.dim)
+                store = EmbeddedStore(Path(tmp), embedder.name, embedder.dim)
                 report = make_indexer(store, embedder).add(load_path(DEV_ARTICLES))
                 store.close()
             return report.passages_total

@@ -126,7 +126,9 @@ def main() -> None:
 
 def _dump_passages(store) -> None:  # noqa: ANN001
     RESULTS.mkdir(exist_ok=True)
-    rows = store._db.execute("SELECT article_id, start, end, text FROM passages ORDER BY rowid")
+    rows = store.records.db.execute(
+        "SELECT article_id, start, end, text FROM passages ORDER BY rowid"
+    )
     with (RESULTS / "dev-passages.jsonl").open("w") as f:
         for article_id, start, end, text in rows:
             record = {"article_id": article_id, "start": start, "end": end, "text": text}

@@ -76,14 +76,9 @@ def measure(index_dir: Path, queries: np.ndarray) -> list[dict]:
     import faiss
 
     from indexer.embed import MODEL_DIM, MODEL_NAME
-    from indexer.store import (
-        DB_NAME,
-        HNSW_EF_SEARCH,
-        IndexStore,
-        describe_faiss,
-        is_hnsw,
-        ivf_nprobe,
-    )
+    from indexer.stores.embedded import EmbeddedStore
+    from indexer.stores.embedded.records import DB_NAME
+    from indexer.stores.embedded.vectors import HNSW_EF_SEARCH, describe_faiss, is_hnsw, ivf_nprobe
 
     faiss.omp_set_num_threads(1)  # one query at a time, as a server answers
     ids, vectors = _exact_and_vectors(index_dir / DB_NAME, queries.shape[1])
@@ -108,8 +103,8 @@ def measure(index_dir: Path, queries: np.ndarray) -> list[dict]:
     rows = []
     _, took = timed(lambda q: exact.search(q[None, :], 10)[1][0].tolist())
     rows.append({"dense search": "exact IndexFlatIP", "nprobe": "", "recall@10": 1.0, **_ms(took)})
-    store = IndexStore(index_dir, MODEL_NAME, MODEL_DIM)
-    index = store.index
+    store = EmbeddedStore(index_dir, MODEL_NAME, MODEL_DIM)
+    index = store.vectors.index
     if isinstance(index, faiss.IndexIVF):
         default = ivf_nprobe(index.nlist)
         for nprobe in sorted({index.nlist // 32, index.nlist // 16, index.nlist // 8, default}):

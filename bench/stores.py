@@ -146,8 +146,8 @@ def main() -> None:
 
 def _all_keys(store) -> np.ndarray:  # noqa: ANN001 - either backend
     """Every passage key (a bench may look inside the backends)."""
-    if hasattr(store, "_db_rowids"):
-        return store._db_rowids()
+    if hasattr(store, "records"):
+        return store.records.rowids()
     return np.array([r[0] for r in store._rows("SELECT key FROM passages")], dtype=np.int64)
 
 

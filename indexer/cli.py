@@ -279,8 +279,8 @@ def stats(index: IndexOption = None, database_url: DatabaseOption = None) -> Non
 
 
 def _existing_index(index: Path | None) -> Path:
-    from indexer.store import DB_NAME
     from indexer.stores import uses_database
+    from indexer.stores.embedded.records import DB_NAME
 
     settings = settings_for(index)
     if uses_database(settings):
@@ -334,7 +334,7 @@ def check(
     passage against its article's text), the vector file against its checksum and SQLite's
     vectors, the BM25 files against theirs. Exit code 1 when anything is damaged."""
     from indexer.embed import MODEL_DIM
-    from indexer.integrity import check_index
+    from indexer.stores.embedded.integrity import check_index
 
     report = check_index(_existing_index(index), MODEL_DIM)
     _print_check(report, as_json)
@@ -356,8 +356,8 @@ def repair(
     embedded again), missing checksums. A damaged article is listed, to be added again from
     its source (or deleted with --remove-damaged). Exit code 1 when damage remains."""
     from indexer.embed import MODEL_DIM
-    from indexer.integrity import check_index
-    from indexer.repair import repair_index
+    from indexer.stores.embedded.integrity import check_index
+    from indexer.stores.embedded.repair import repair_index
 
     directory = _existing_index(index)
     before = check_index(directory, MODEL_DIM)

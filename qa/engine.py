@@ -17,10 +17,9 @@ import numpy as np
 from core.text.sentences import split_sentences
 from core.text.words import content_words
 from indexer.dates import DateError, date_bounds
-from indexer.integrity import is_disk_full
 from indexer.load import LoadError
 from indexer.pipeline import AddReport, Indexer
-from indexer.stores.base import ArticleSummary, IndexDamagedError, IndexMismatchError
+from indexer.stores.base import ArticleSummary, IndexDamagedError, IndexMismatchError, is_disk_full
 from qa.annotate import annotate
 from qa.answer import build_answers
 from qa.confidence import Confidence, load_confidence

@@ -12,7 +12,9 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from indexer.store import DB_NAME, FAISS_NAME, LEXICAL_DIR
+from indexer.stores.embedded.bm25 import LEXICAL_DIR
+from indexer.stores.embedded.records import DB_NAME
+from indexer.stores.embedded.vectors import FAISS_NAME
 from tests.conftest import DEV_QUESTIONS
 
 # The seed article's fact from the issue, and a spread of dev questions over the demo corpus.

@@ -1,6 +1,6 @@
 """Index backends behind one interface (:class:`~indexer.stores.base.Store`): the embedded
-SQLite + FAISS + BM25 folder (:mod:`indexer.store`, the default) and PostgreSQL with pgvector
-(:mod:`indexer.stores.postgres`), chosen by ``QA_DATABASE_URL``."""
+SQLite + FAISS + BM25 folder (:mod:`indexer.stores.embedded`, the default) and PostgreSQL
+with pgvector (:mod:`indexer.stores.postgres`), chosen by ``QA_DATABASE_URL``."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def uses_database(settings: Settings) -> bool:
 def index_exists(settings: Settings) -> bool:
     """Whether there is an index to open (a CLI that only reads never creates one). A
     database is taken to exist: connecting says if it does not."""
-    from indexer.store import DB_NAME
+    from indexer.stores.embedded.records import DB_NAME
 
     return uses_database(settings) or (settings.index_dir / DB_NAME).is_file()
 
@@ -37,6 +37,6 @@ def make_store(settings: Settings, model: str, dim: int) -> Store:
 
         assert settings.database_url is not None
         return PostgresStore(settings.database_url.get_secret_value(), model, dim)
-    from indexer.store import IndexStore
+    from indexer.stores.embedded import EmbeddedStore
 
-    return IndexStore(settings.index_dir, model, dim)
+    return EmbeddedStore(settings.index_dir, model, dim)

@@ -8,6 +8,8 @@ pass keys back (``passages``, ``within``, ``flag_passage``) and never interpret 
 
 from __future__ import annotations
 
+import errno
+import sqlite3
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -19,6 +21,15 @@ from core.types import Article, Passage
 
 # One write: (article, its passages, their vectors as rows of a float32 matrix).
 Upsert = tuple[Article, Sequence[Passage], np.ndarray]
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is a write refused for want of space (SQLite's or the file system's)."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and (
+        getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+    )
 
 
 class IndexMismatchError(RuntimeError):

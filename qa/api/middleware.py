@@ -7,7 +7,7 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from indexer.integrity import is_disk_full
+from indexer.stores.base import is_disk_full
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from indexer.store import DB_NAME, IndexStore
+from indexer.stores.embedded import EmbeddedStore
+from indexer.stores.embedded.records import DB_NAME
 from tests.conftest import start_index_add
 from tests.indexer.test_store import assert_consistent
 
@@ -61,7 +62,7 @@ def test_sigkill_mid_index_leaves_a_consistent_index_and_rerun_completes(tmp_pat
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        IndexStore(directory, "all-MiniLM-L6-v2", 384).close()  # reopen: recovery runs here
+        EmbeddedStore(directory, "all-MiniLM-L6-v2", 384).close()  # reopen: recovery runs here
         articles, passages = assert_consistent(directory)
         assert passages > 0
         assert_fts_works(directory)

@@ -15,9 +15,9 @@ import pytest
 from indexer.embed import Embedder, TokenCounter
 from indexer.load import load_path
 from indexer.split import split_passages
-from indexer.store import (
+from indexer.stores.embedded import EmbeddedStore
+from indexer.stores.embedded.vectors import (
     FAISS_NAME,
-    IndexStore,
     describe_faiss,
     faiss_ids,
     is_hnsw,
@@ -215,12 +215,12 @@ def test_flat_index_holds_fp16_codes_and_scores_exactly(
 ) -> None:
     from indexer.pipeline import Indexer
 
-    store = IndexStore(tmp_path, onnx_embedder.name, onnx_embedder.dim)
+    store = EmbeddedStore(tmp_path, onnx_embedder.name, onnx_embedder.dim)
     Indexer(store, onnx_embedder).add(_articles(0, 12))
-    assert isinstance(faiss.downcast_index(store.index.index), faiss.IndexScalarQuantizer)
+    assert isinstance(faiss.downcast_index(store.vectors.index.index), faiss.IndexScalarQuantizer)
     query = onnx_embedder.encode_query("Which article is about topic number 4?")
-    rowids, vectors = store._vectors_from_db(
-        [r[0] for r in store._db.execute("SELECT rowid FROM passages")]
+    rowids, vectors = store.records.vectors(
+        [r[0] for r in store.records.db.execute("SELECT rowid FROM passages")]
     )
     brute = sorted(zip((vectors @ query).tolist(), rowids.tolist(), strict=True), reverse=True)[:5]
     hits = store.search_dense(query, 5)
@@ -240,25 +240,25 @@ def _articles(first: int, count: int) -> list[Article]:
     ]
 
 
-def _check(store: IndexStore, kind: type, hnsw: bool = False) -> None:
+def _check(store: EmbeddedStore, kind: type, hnsw: bool = False) -> None:
     """The store's FAISS index, in memory and on disk, is of ``kind`` and holds exactly the
     passages in SQLite."""
-    rowids = sorted(r[0] for r in store._db.execute("SELECT rowid FROM passages"))
-    assert isinstance(store.index, kind) and is_hnsw(store.index) == hnsw
-    assert sorted(store._faiss_ids().tolist()) == rowids
-    on_disk = faiss.read_index(str(store.faiss_path))
+    rowids = sorted(r[0] for r in store.records.db.execute("SELECT rowid FROM passages"))
+    assert isinstance(store.vectors.index, kind) and is_hnsw(store.vectors.index) == hnsw
+    assert sorted(store.vectors.ids().tolist()) == rowids
+    on_disk = faiss.read_index(str(store.vectors.path))
     assert isinstance(on_disk, kind) and sorted(faiss_ids(on_disk).tolist()) == rowids
 
 
-def _best_article(store: IndexStore, embedder: Embedder, question: str, n: int = 1) -> list[str]:
+def _best_article(store: EmbeddedStore, embedder: Embedder, question: str, n: int = 1) -> list[str]:
     hits = store.search_dense(embedder.encode_query(question), n)
     found = store.passages([r for r, _ in hits])
     return [found[r].article_id for r, _ in hits]
 
 
-def _small_store(directory: Path, embedder: Embedder, hnsw_max: int) -> IndexStore:
+def _small_store(directory: Path, embedder: Embedder, hnsw_max: int) -> EmbeddedStore:
     """A store whose FAISS type changes at small sizes: flat up to 10 passages."""
-    return IndexStore(directory, embedder.name, embedder.dim, exact_max=10, hnsw_max=hnsw_max)
+    return EmbeddedStore(directory, embedder.name, embedder.dim, exact_max=10, hnsw_max=hnsw_max)
 
 
 def test_store_goes_flat_then_hnsw_then_ivf_as_it_grows_and_keeps_working(
@@ -266,7 +266,7 @@ def test_store_goes_flat_then_hnsw_then_ivf_as_it_grows_and_keeps_working(
 ) -> None:
     from indexer.pipeline import Indexer
 
-    def open_store() -> IndexStore:
+    def open_store() -> EmbeddedStore:
         return _small_store(tmp_path, onnx_embedder, hnsw_max=30)
 
     store = open_store()
@@ -302,7 +302,7 @@ def test_store_goes_flat_then_hnsw_then_ivf_as_it_grows_and_keeps_working(
     # Below the threshold the same data stays exact.
     again.close()
     (tmp_path / FAISS_NAME).unlink()
-    exact = IndexStore(tmp_path, onnx_embedder.name, onnx_embedder.dim)
+    exact = EmbeddedStore(tmp_path, onnx_embedder.name, onnx_embedder.dim)
     _check(exact, faiss.IndexIDMap2)
     exact.close()
 
@@ -312,7 +312,7 @@ def test_hnsw_keeps_deleted_passages_stale_never_returns_them_and_is_rebuilt_whe
 ) -> None:
     from indexer.pipeline import Indexer
 
-    def open_store() -> IndexStore:
+    def open_store() -> EmbeddedStore:
         return _small_store(tmp_path, onnx_embedder, hnsw_max=1000)
 
     store = open_store()
@@ -327,16 +327,16 @@ def test_hnsw_keeps_deleted_passages_stale_never_returns_them_and_is_rebuilt_whe
     # their vectors, but no search returns them.
     indexer.remove(["a12"])
     indexer.add([Article(id="a5", title="Article 5", text="Article 5 was rewritten today.")])
-    assert store.index.ntotal == 41 and store._stale == 2
+    assert store.vectors.index.ntotal == 41 and store.vectors.stale == 2
     assert not store.refit_due()
     for view in (store, reader):
         view.refresh()
         found = _best_article(view, onnx_embedder, question, n=50)
         assert len(found) == 39 and "a12" not in found
-    assert reader._stale == 2
+    assert reader.vectors.stale == 2
     store.close()
     reopened = open_store()  # the stale vectors are counted again on open, and skipped
-    assert reopened._stale == 2
+    assert reopened.vectors.stale == 2
     assert len(_best_article(reopened, onnx_embedder, question, n=50)) == 39
     reopened.close()
 
@@ -345,9 +345,9 @@ def test_hnsw_keeps_deleted_passages_stale_never_returns_them_and_is_rebuilt_whe
     indexer = Indexer(store, onnx_embedder)
     indexer.remove([f"a{i}" for i in range(20, 23)])
     _check(store, faiss.IndexIDMap2, hnsw=True)
-    assert store._stale == 0 and store.index.ntotal == 36
+    assert store.vectors.stale == 0 and store.vectors.index.ntotal == 36
     reader.refresh()
-    assert reader._stale == 0 and reader.index.ntotal == 36
+    assert reader.vectors.stale == 0 and reader.vectors.index.ntotal == 36
     assert _best_article(reader, onnx_embedder, "Which article is about topic number 30?") == [
         "a30"
     ]

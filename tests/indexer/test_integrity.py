@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from indexer.store import DB_NAME, FAISS_NAME
+from indexer.stores.embedded.records import DB_NAME
+from indexer.stores.embedded.vectors import FAISS_NAME
 from qa.engine import Engine
 from qa.settings import Settings
 from tests.corruption import (
@@ -149,7 +150,7 @@ def test_a_damaged_vector_file_is_rebuilt_and_answers_return(
     _damage_faiss(demo_index_copy, how)
     check = qa_index("check", "--index", str(demo_index_copy))
     assert check.returncode == 1 and "faiss" in check.stdout
-    with caplog.at_level(logging.WARNING, logger="indexer.store"):
+    with caplog.at_level(logging.WARNING, logger="indexer.stores.embedded.vectors"):
         engine = _engine(demo_index_copy)
         assert _answers(engine, questions()) == before  # checked (and rebuilt) before use
     assert any("rebuilding it from the vectors in SQLite" in r.message for r in caplog.records)

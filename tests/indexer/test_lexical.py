@@ -7,8 +7,9 @@ import time
 from pathlib import Path
 
 from core.text.words import content_words
-from indexer.lexical import LexicalIndex, terms
-from indexer.store import LEXICAL_DIR, fts_query
+from indexer.stores.embedded.bm25 import LEXICAL_DIR
+from indexer.stores.embedded.lexical import LexicalIndex, terms
+from indexer.stores.embedded.records import fts_query
 from qa.engine import Engine
 from qa.settings import Settings
 from qa.types import Article
@@ -70,7 +71,7 @@ def test_store_keeps_bm25_current_and_falls_back_to_fts5(tmp_path: Path) -> None
     engine.add(_articles())
     store = engine.store
     lexical = store.lexical()
-    assert lexical is not None and lexical.generation == store._seen_version
+    assert lexical is not None and lexical.generation == store.generation
     assert assert_consistent(tmp_path) == (5, 5)
 
     def article_ids(words: list[str]) -> list[str]:
@@ -92,7 +93,7 @@ def test_store_keeps_bm25_current_and_falls_back_to_fts5(tmp_path: Path) -> None
     assert [store.document_frequency(w) for w in ("stadium", "cities", "quokkas", "emu")] == (
         from_fts5
     )
-    assert sorted(p.name for p in (tmp_path / LEXICAL_DIR).iterdir()) == [str(store._seen_version)]
+    assert sorted(p.name for p in (tmp_path / LEXICAL_DIR).iterdir()) == [str(store.generation)]
     assert assert_consistent(tmp_path) == (6, 6)
     engine.remove(["q"])
     assert article_ids(["quokkas"]) == [] and store.lexical() is not None
@@ -118,7 +119,7 @@ def test_warm_up_rebuilds_a_missing_bm25_index_in_the_background(tmp_path: Path)
     # Answering does not wait for the build: FTS5 serves meanwhile.
     assert engine.ask("Who feeds the penguins every morning?").answers
     assert _wait_for_bm25(engine)
-    assert (tmp_path / LEXICAL_DIR / str(engine.store._seen_version)).is_dir()
+    assert (tmp_path / LEXICAL_DIR / str(engine.store.generation)).is_dir()
 
 
 def _wait_for_bm25(engine: Engine, seconds: float = 60) -> bool:
@@ -140,9 +141,9 @@ def test_writes_during_a_background_build_get_a_build_of_their_own(tmp_path: Pat
             engine.update_bm25(background=True)
     assert _wait_for_bm25(engine)
     deadline = time.monotonic() + 60
-    while store._lexical_builder is not None and time.monotonic() < deadline:
+    while store.bm25.builder is not None and time.monotonic() < deadline:
         time.sleep(0.05)
     lexical = store.lexical()
-    assert lexical is not None and lexical.generation == store._generation()
+    assert lexical is not None and lexical.generation == store.records.generation()
     assert len(lexical) == len(PASSAGES) - 1
     assert assert_consistent(tmp_path) == (4, 4)

@@ -10,8 +10,12 @@ import faiss
 import numpy as np
 import pytest
 
-from indexer.lexical import LexicalIndex
-from indexer.store import DB_NAME, FAISS_NAME, LEXICAL_DIR, IndexMismatchError, IndexStore
+from indexer.stores.base import IndexMismatchError
+from indexer.stores.embedded import EmbeddedStore
+from indexer.stores.embedded.bm25 import LEXICAL_DIR
+from indexer.stores.embedded.lexical import LexicalIndex
+from indexer.stores.embedded.records import DB_NAME
+from indexer.stores.embedded.vectors import FAISS_NAME
 from qa.engine import Engine
 from qa.settings import Settings
 from qa.types import Article
@@ -93,7 +97,7 @@ def test_remove_deletes_from_faiss_fts_and_sqlite(tmp_path: Path) -> None:
     removed, missing = engine.remove(["a2", "nope"])
     assert removed == ["a2"] and missing == ["nope"]
     assert engine.store.search_bm25(["quokka"], 5) == []
-    assert engine.store.index.ntotal == 1
+    assert engine.store.vectors.index.ntotal == 1
     assert assert_consistent(tmp_path) == (1, 1)
 
 
@@ -106,15 +110,15 @@ def test_duplicate_ids_in_one_batch_keep_the_last(tmp_path: Path) -> None:
 
 
 def test_another_model_or_schema_gives_a_clear_error(tmp_path: Path) -> None:
-    IndexStore(tmp_path, "all-MiniLM-L6-v2", 384).close()
+    EmbeddedStore(tmp_path, "all-MiniLM-L6-v2", 384).close()
     with pytest.raises(IndexMismatchError, match="built with model all-MiniLM-L6-v2"):
-        IndexStore(tmp_path, "other-model", 768)
+        EmbeddedStore(tmp_path, "other-model", 768)
     db = sqlite3.connect(tmp_path / DB_NAME)
     db.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
     db.commit()
     db.close()
     with pytest.raises(IndexMismatchError, match="schema version 99"):
-        IndexStore(tmp_path, "all-MiniLM-L6-v2", 384)
+        EmbeddedStore(tmp_path, "all-MiniLM-L6-v2", 384)
 
 
 def test_stale_or_torn_faiss_file_is_repaired_on_open(tmp_path: Path) -> None:
@@ -125,12 +129,12 @@ def test_stale_or_torn_faiss_file_is_repaired_on_open(tmp_path: Path) -> None:
     stale = faiss.IndexIDMap2(faiss.IndexFlatIP(384))
     stale.add_with_ids(np.ones((1, 384), np.float32), np.array([999], dtype=np.int64))
     faiss.write_index(stale, str(tmp_path / FAISS_NAME))
-    store = IndexStore(tmp_path, "all-MiniLM-L6-v2", 384)
-    assert store.index.ntotal == 3
+    store = EmbeddedStore(tmp_path, "all-MiniLM-L6-v2", 384)
+    assert store.vectors.index.ntotal == 3
     store.close()
     assert_consistent(tmp_path)
     (tmp_path / FAISS_NAME).write_bytes(b"torn")
-    IndexStore(tmp_path, "all-MiniLM-L6-v2", 384).close()
+    EmbeddedStore(tmp_path, "all-MiniLM-L6-v2", 384).close()
     assert assert_consistent(tmp_path) == (3, 3)
 
 
@@ -152,7 +156,7 @@ def test_full_text_reads_run_in_parallel_threads_and_see_new_writes(tmp_path: Pa
     expected = [store.search_bm25(q, 3) for q in queries]
     with ThreadPoolExecutor(max_workers=4) as pool:
         assert list(pool.map(lambda q: store.search_bm25(q, 3), queries)) == expected
-    assert len(store._text_dbs) >= 2  # one read connection per thread that searched
+    assert len(store.records.text_dbs) >= 2  # one read connection per thread that searched
     # A thread's read connection sees what was committed after it was opened.
     assert store.search_bm25(["quokkas"], 3) == []
     engine.add([_article(9, extra="Quokkas smile.")], update_bm25=False)
@@ -161,4 +165,4 @@ def test_full_text_reads_run_in_parallel_threads_and_see_new_writes(tmp_path: Pa
     ] == ["a9"]
     assert store.document_frequency("quokkas")[0] == 1
     store.close()
-    assert store._text_dbs == []
+    assert store.records.text_dbs == []

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from core.text.words import content_words
-from indexer.store import DB_NAME, SCHEMA_VERSION
+from indexer.stores.embedded.records import DB_NAME, SCHEMA_VERSION
 from qa.engine import Engine
 from qa.settings import Settings
 from qa.types import Article
@@ -79,10 +79,10 @@ def test_searches_stay_inside_a_date_range(
 ) -> None:
     engine = _engine(tmp_path)
     if sizes:
-        from indexer.store import IndexStore
+        from indexer.stores.embedded import EmbeddedStore
 
         engine.store.close()
-        engine.store = IndexStore(tmp_path, engine.embedder.name, engine.embedder.dim, **sizes)
+        engine.store = EmbeddedStore(tmp_path, engine.embedder.name, engine.embedder.dim, **sizes)
         engine.indexer.store = engine.retriever.store = engine.store
     dates = [None, "2015-06-01", "2016-09-08", "2016-09-08T23:30:00Z", "2017-03-01"]
     engine.add([_dated(i, published) for i, published in enumerate(dates)])
@@ -106,14 +106,14 @@ def test_searches_stay_inside_a_date_range(
     assert articles(np.array([r for r, _ in sparse])) == {"d2", "d3"}
     assert store.search_dense(query, 10, np.zeros(0, dtype=np.int64)) == []
     if expected_kind == "HNSW":  # the selector path too (a range over the exact limit)
-        import indexer.store as store_module
+        import indexer.stores.embedded.vectors as vectors_module
 
-        limit = store_module.FILTER_EXACT_MAX
-        store_module.FILTER_EXACT_MAX = 0
+        limit = vectors_module.FILTER_EXACT_MAX
+        vectors_module.FILTER_EXACT_MAX = 0
         try:
             selected = store.search_dense(query, 10, within)
         finally:
-            store_module.FILTER_EXACT_MAX = limit
+            vectors_module.FILTER_EXACT_MAX = limit
         assert articles(np.array([r for r, _ in selected])) == {"d2", "d3"}
     # FTS5 answers the same while the BM25 index is out of date.
     engine.add([_dated(9, "2014-01-01")], update_bm25=False)

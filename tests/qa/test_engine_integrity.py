@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from indexer.store import DB_NAME, IndexDamagedError
+from indexer.stores.base import IndexDamagedError
+from indexer.stores.embedded.records import DB_NAME
 from qa.engine import Engine
 from qa.retrieve import Hit
 from qa.settings import Settings

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from indexer.store import FeedbackRecord
+from indexer.stores.base import FeedbackRecord
 from qa.engine import Engine
 from qa.evaluate import app as eval_app
 from qa.feedback import UnknownArticleError, eval_questions, export_test_set, record_feedback
@@ -34,7 +34,7 @@ def _record(id_: int, helpful: bool, answer: str = "309", **kw: object) -> Feedb
 
 def test_feedback_is_kept_with_the_index_and_changes_nothing_else(demo_index_copy: Path) -> None:
     engine = Engine(Settings(index_dir=demo_index_copy, reader="heuristic"))
-    generation = engine.store._generation()
+    generation = engine.store.generation
     stored = record_feedback(
         engine,
         question=f"  {QUESTION} ",
@@ -47,7 +47,7 @@ def test_feedback_is_kept_with_the_index_and_changes_nothing_else(demo_index_cop
     assert (stored.question, stored.comment, stored.helpful) == (QUESTION, None, True)
     with pytest.raises(UnknownArticleError, match="no article with id 'nope'"):
         record_feedback(engine, question="q", answer_text="a", article_id="nope", helpful=False)
-    assert engine.store._generation() == generation  # answers are not re-read for it
+    assert not engine.store.refresh() and engine.store.generation == generation  # not re-read
     engine.store.close()
     reopened = Engine(Settings(index_dir=demo_index_copy, reader="heuristic"))
     assert reopened.store.list_feedback() == (1, [stored])

@@ -15,7 +15,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 import indexer.cli
-from indexer.store import DB_NAME
+from indexer.stores.embedded.records import DB_NAME
 from tests.indexer.test_store import assert_consistent
 from tests.reliability.conftest import SMALL_ARTICLES
 

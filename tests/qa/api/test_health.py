@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from indexer.store import DB_NAME
+from indexer.stores.embedded.records import DB_NAME
 from qa.api.app import create_app
 from qa.api.middleware import UnexpectedErrorMiddleware
 from qa.engine import Engine
@@ -85,8 +85,8 @@ def test_a_full_disk_is_507_and_the_index_is_unchanged(demo_index_copy: Path) ->
     client = TestClient(create_app(settings, engine=engine))
     before = client.get("/api/articles?limit=500").json()
     # SQLite's own limit on the database size: the same SQLITE_FULL a full disk gives.
-    pages = engine.store._db.execute("PRAGMA page_count").fetchone()[0]  # noqa: SLF001
-    engine.store._db.execute(f"PRAGMA max_page_count = {pages}")  # noqa: SLF001
+    pages = engine.store.records.db.execute("PRAGMA page_count").fetchone()[0]  # noqa: SLF001
+    engine.store.records.db.execute(f"PRAGMA max_page_count = {pages}")  # noqa: SLF001
     text = " ".join(f"Sentence number {i} says something new about topic {i}." for i in range(400))
     response = client.post(
         "/api/articles", json={"id": "big", "title": "Big", "text": text}, headers=AUTH
@@ -97,7 +97,7 @@ def test_a_full_disk_is_507_and_the_index_is_unchanged(demo_index_copy: Path) ->
     assert client.get("/api/articles?limit=500").json() == before
     assert client.get("/api/articles/big").status_code == 404
     assert client.post("/api/ask", json={"question": QUESTION_309}).json()["found"]
-    engine.store._db.execute("PRAGMA max_page_count = 1073741823")  # noqa: SLF001 - space again
+    engine.store.records.db.execute("PRAGMA max_page_count = 1073741823")  # noqa: SLF001 - space again
     again = client.post(
         "/api/articles", json={"id": "big", "title": "Big", "text": text}, headers=AUTH
     )

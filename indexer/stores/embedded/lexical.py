@@ -30,7 +30,7 @@ import numpy as np
 import Stemmer
 
 from core.text.words import words
-from indexer.integrity import directory_checksums, verify_files
+from indexer.stores.embedded.integrity import directory_checksums, verify_files
 
 log = logging.getLogger(__name__)
 # bm25s sets its own logger to DEBUG, which would print a line per build in our CLIs.

@@ -15,7 +15,6 @@ theirs.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import logging
@@ -88,15 +87,6 @@ def bytes_checksum(data: bytes | np.ndarray) -> str:
     return hashlib.sha256(buffer).hexdigest()
 
 
-def is_disk_full(exc: BaseException) -> bool:
-    """Whether ``exc`` is a write refused for want of space (SQLite's or the file system's)."""
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    return isinstance(exc, sqlite3.OperationalError) and (
-        getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
-    )
-
-
 def decode(value: bytes | str | None) -> str | None:
     """A column read as bytes, as text; raises UnicodeDecodeError on damaged bytes."""
     if value is None or isinstance(value, str):
@@ -159,7 +149,9 @@ def check_index(directory: Path, dim: int) -> CheckReport:
         directory: the index directory.
         dim: the embedding dimension the vectors must have.
     """
-    from indexer.store import DB_NAME, FAISS_NAME, LEXICAL_DIR  # the store imports this module
+    from indexer.stores.embedded.bm25 import LEXICAL_DIR  # they import this module
+    from indexer.stores.embedded.records import DB_NAME
+    from indexer.stores.embedded.vectors import FAISS_NAME
 
     report = CheckReport()
     db_path = directory / DB_NAME
@@ -374,7 +366,7 @@ def _check_faiss(
     if index.d != dim:
         report.add("faiss", None, f"holds {index.d}-dim vectors, not {dim}", repairable=True)
         return
-    from indexer.store import faiss_ids  # the store imports this module
+    from indexer.stores.embedded.vectors import faiss_ids  # it imports this module
 
     ids = np.unique(faiss_ids(index))
     missing = np.setdiff1d(rowids, ids, assume_unique=True)

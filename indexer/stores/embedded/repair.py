@@ -1,5 +1,5 @@
-"""``qa-index repair``: re-derive what :func:`indexer.integrity.check_index` found damaged
-and can be re-derived from what is intact.
+"""``qa-index repair``: re-derive what :func:`~indexer.stores.embedded.integrity.check_index`
+found damaged and can be re-derived from what is intact.
 
 - SQLite's indexes (REINDEX) and the FTS5 index, from the tables;
 - the FAISS file and the BM25 index, from SQLite (the store rebuilds a file that fails its
@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from indexer.integrity import CheckReport, check_index
 from indexer.pipeline import Indexer
-from indexer.store import IndexStore
+from indexer.stores.embedded.integrity import CheckReport, check_index
+from indexer.stores.embedded.store import EmbeddedStore
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def repair_index(indexer: Indexer, before: CheckReport, *, remove_damaged: bool)
         remove_damaged: delete damaged articles (with their passages) instead of listing them.
     """
     store = indexer.store
-    if not isinstance(store, IndexStore):
+    if not isinstance(store, EmbeddedStore):
         raise TypeError("repair works on an index directory (the embedded store)")
     report = RepairReport()
     kinds = {f.kind for f in before.findings}
