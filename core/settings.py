@@ -20,6 +20,13 @@ class Settings(BaseSettings):
         description="postgresql://... keeps the index in PostgreSQL (pgvector), shared by any "
         "number of qa-serve replicas; unset: the embedded index in index_dir.",
     )
+    pg_ef_search: int = Field(
+        default=100,
+        ge=1,
+        le=1000,
+        description="PostgreSQL only: HNSW candidates per vector search (pgvector's "
+        "hnsw.ef_search). Higher finds more of the true nearest passages, slower.",
+    )
     host: str = Field(default="127.0.0.1", description="Bind address; 127.0.0.1 unless told.")
     port: int = 8000
     api_key: SecretStr | None = Field(default=None, description="Bearer key required for writes.")

@@ -36,7 +36,12 @@ def make_store(settings: Settings, model: str, dim: int) -> Store:
         from indexer.stores.postgres import PostgresStore
 
         assert settings.database_url is not None
-        return PostgresStore(settings.database_url.get_secret_value(), model, dim)
+        return PostgresStore(
+            settings.database_url.get_secret_value(),
+            model,
+            dim,
+            ef_search=settings.pg_ef_search,
+        )
     from indexer.stores.embedded import EmbeddedStore
 
     return EmbeddedStore(settings.index_dir, model, dim)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import errno
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -153,6 +153,12 @@ class Store(Protocol):
 
     def stats(self) -> dict[str, object]:
         """What ``qa-index stats`` prints: counts, index kinds, the model."""
+        ...
+
+    def export(self, batch: int = 500) -> Iterator[list[Upsert]]:
+        """Every readable article with its passages and their stored vectors, ``batch``
+        articles at a time in id order: to copy an index into another store (``apply``)
+        without embedding it again."""
         ...
 
     # ---- incremental indexing -------------------------------------------------------------

@@ -23,7 +23,7 @@ import psycopg
 from pgvector.psycopg import register_vector
 from psycopg_pool import ConnectionPool
 
-from core.types import Article
+from core.types import Article, Passage
 from indexer.stores.base import (
     ArticleSummary,
     FeedbackRecord,
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 WRITER_LOCK = 0x51A1_0001  # pg_advisory_lock key: one writer (and one migrator) at a time
 TEXT_CONFIG = "english"  # stemming and stop words of the full-text search
-EF_SEARCH = 100  # HNSW candidates per search (pgvector's default is 40)
+EF_SEARCH = 100  # HNSW candidates per search (pgvector's default is 40; QA_PG_EF_SEARCH)
 DF_CACHE_WORDS = 100_000
 WITHIN_CACHE_SIZE = 32
 
@@ -136,10 +136,14 @@ class PostgresStore:
         model: embedding model name recorded in (and checked against) the database.
         dim: embedding dimension recorded in (and checked against) the database.
         pool_size: connections kept open (asks run side by side on them).
+        ef_search: HNSW candidates per vector search (``hnsw.ef_search``).
     """
 
-    def __init__(self, url: str, model: str, dim: int, *, pool_size: int = 4) -> None:
+    def __init__(
+        self, url: str, model: str, dim: int, *, pool_size: int = 4, ef_search: int = EF_SEARCH
+    ) -> None:
         self.url, self.model, self.dim = url, model, dim
+        self.ef_search = int(ef_search)
         self.location = public_url(url)
         # The schema first, on a connection of its own: the pool's connections register
         # the vector type, which needs the extension.
@@ -166,10 +170,9 @@ class PostgresStore:
         self._cached_generation = -1
         self._seen = self._read_generation()
 
-    @staticmethod
-    def _configure(db: psycopg.Connection) -> None:
+    def _configure(self, db: psycopg.Connection) -> None:
         register_vector(db)
-        db.execute(f"SET hnsw.ef_search = {EF_SEARCH}")
+        db.execute(f"SET hnsw.ef_search = {self.ef_search}")
 
     def _migrate(self, db: psycopg.Connection) -> None:
         db.execute("SELECT pg_advisory_lock(%s)", (WRITER_LOCK,))
@@ -316,6 +319,39 @@ class PostgresStore:
             for r in rows
         }
 
+    def export(self, batch: int = 500) -> Iterator[list[Upsert]]:
+        after = ""
+        while True:
+            ids = [
+                r[0]
+                for r in self._rows(
+                    "SELECT id FROM articles WHERE id > %s ORDER BY id LIMIT %s", (after, batch)
+                )
+            ]
+            if not ids:
+                return
+            after = ids[-1]
+            articles = self.read_articles(ids)
+            rows = self._rows(
+                "SELECT article_id, start_char, end_char, text, embedding FROM passages"
+                " WHERE article_id = ANY(%s) ORDER BY article_id, start_char",
+                (ids,),
+            )
+            by_article: dict[str, list[tuple[Passage, np.ndarray]]] = {}
+            for article_id, start, end, text, embedding in rows:
+                passage = Passage(article_id=article_id, start=start, end=end, text=text)
+                by_article.setdefault(article_id, []).append((passage, _array(embedding)))
+            yield [
+                (
+                    article,
+                    [p for p, _ in by_article.get(article.id, [])],
+                    np.vstack([v for _, v in by_article[article.id]])
+                    if article.id in by_article
+                    else np.zeros((0, self.dim), np.float32),
+                )
+                for article in (articles[i] for i in ids if i in articles)
+            ]
+
     def get_article(self, article_id: str) -> Article | None:
         return self.read_articles([article_id]).get(article_id)
 
@@ -400,7 +436,7 @@ class PostgresStore:
             "articles": articles,
             "passages": passages,
             "vectors": passages,
-            "vector_index": f"pgvector HNSW (inner product, ef_search {EF_SEARCH})",
+            "vector_index": f"pgvector HNSW (inner product, ef_search {self.ef_search})",
             "lexical": f"PostgreSQL full-text search ({TEXT_CONFIG})",
             "schema_version": SCHEMA_VERSION,
             "model": self.model,

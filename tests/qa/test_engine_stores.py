@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from indexer.load import load_path
@@ -43,6 +44,21 @@ def test_both_stores_implement_the_protocol(store_engine: Engine) -> None:
     assert isinstance(store_engine.store, Store)
     stats = store_engine.store.stats()
     assert stats["articles"] == 13 and stats["passages"] == stats["vectors"]
+
+
+def test_export_gives_every_article_with_its_passages_and_stored_vectors(
+    store_engine: Engine,
+) -> None:
+    store = store_engine.store
+    batches = list(store.export(batch=5))
+    assert [len(b) for b in batches] == [5, 5, 3]
+    exported = [upsert for batch in batches for upsert in batch]
+    assert [a.id for a, _, _ in exported] == sorted(store.article_hashes())
+    for article, passages, vectors in exported:
+        assert [p.id for p in passages] == [p.id for p in store_engine.indexer.split(article)]
+        assert all(article.text[p.start : p.end] == p.text for p in passages)
+        stored = store.existing_vectors([p.id for p in passages])
+        assert np.array_equal(vectors, np.vstack([stored[p.id] for p in passages]))
 
 
 def test_the_seed_question_is_answered_verbatim(store_engine: Engine) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.types import Article
+from core.types import Article, Passage
 from indexer.stores.base import (
     ArticleSummary,
     FeedbackRecord,
@@ -571,6 +571,49 @@ class Records:
                 published=row[7] if isinstance(row[7], str) else None,
             )
         return found
+
+    def export(self, batch: int) -> Iterator[list[Upsert]]:
+        """Every readable article with its readable passages and their vectors, ``batch``
+        articles at a time in id order (rows failing their checksum are flagged, left out)."""
+        after = ""
+        while True:
+            with self.lock:
+                ids = [
+                    r[0]
+                    for r in self.db.execute(
+                        "SELECT id FROM articles WHERE id > ? ORDER BY id LIMIT ?", (after, batch)
+                    )
+                ]
+            if not ids:
+                return
+            after = ids[-1]
+            articles = self.read_articles(ids)
+            rowids = [
+                r[0]
+                for r in self._rows_in(
+                    "SELECT rowid FROM passages WHERE article_id IN", list(articles)
+                )
+            ]
+            found = self.passages(rowids)
+            keys = sorted(found)
+            by_article: dict[str, list[tuple[Passage, np.ndarray]]] = {}
+            for lo in range(0, len(keys), 10_000):
+                for key, vector in zip(*self.vectors(keys[lo : lo + 10_000]), strict=True):
+                    p = found[int(key)]
+                    passage = Passage(
+                        article_id=p.article_id, start=p.start, end=p.end, text=p.text
+                    )
+                    by_article.setdefault(p.article_id, []).append((passage, vector))
+            out: list[Upsert] = []
+            for article_id, article in articles.items():
+                pairs = sorted(by_article.get(article_id, []), key=lambda pv: pv[0].start)
+                vectors = (
+                    np.vstack([v for _, v in pairs])
+                    if pairs
+                    else np.zeros((0, self.dim), np.float32)
+                )
+                out.append((article, [p for p, _ in pairs], vectors))
+            yield out
 
     def list_articles(
         self, offset: int = 0, limit: int = 50, query: str | None = None

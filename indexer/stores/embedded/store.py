@@ -297,6 +297,10 @@ class EmbeddedStore:
         is outside every range. Cached per range until the next write."""
         return self.records.rowids_published(low, high, self._seen_version)
 
+    def export(self, batch: int = 500) -> Iterator[list[Upsert]]:
+        """Every readable article with its passages and vectors, ``batch`` at a time."""
+        return self.records.export(batch)
+
     def probe_passage(self, *, newest: bool) -> StoredPassage | None:
         """A passage for the engine's self-test: the newest one that passes its checksum, or
         one from a random place in the index.
