@@ -402,7 +402,10 @@ def main() -> None:
                 answers_b += len(payload["answers"])
         results["answers_vs_embedded"]["replica_b_answers"] = answers_b  # type: ignore[index]
         results["answers_vs_embedded"]["replica_b_verbatim_failures"] = verbatim_b  # type: ignore[index]
-        print(f"replica B: {answers_b} answers to 100 questions, {verbatim_b} not verbatim")
+        print(
+            f"replica B: {answers_b} answers to {len(load_questions[:100])} questions, "
+            f"{verbatim_b} not verbatim"
+        )
         summary = {}
         for setup, phases in rows.items():
             cores = os.cpu_count() or 1
