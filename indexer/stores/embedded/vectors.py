@@ -190,7 +190,7 @@ class VectorFile:
         self.exact_max = exact_max
         self.hnsw_max = hnsw_max
         self._lock = lock
-        self.index: faiss.Index | None = None  # set by load()
+        self.index: faiss.Index  # set from load() by the store, under its writer lock
         self.stale = 0  # vectors in FAISS whose passage SQLite no longer holds (HNSW only)
         self._replaced = False  # the file was missing or failed: rebuilt in memory
         self.unverified: tuple[int, int, int] | None = None  # see load()
