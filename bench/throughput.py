@@ -135,7 +135,7 @@ def dev_index() -> Path:
 
         shutil.rmtree(out, ignore_errors=True)
         engine = Engine(Settings(index_dir=out, reader="heuristic"))
-        report = engine.add(load_path(REPO / "examples" / "articles"))
+        report = engine.add(load_path(REPO / "qa" / "demo_articles"))
         if report.errors:
             raise SystemExit(f"indexing the demo articles failed: {report.errors}")
         engine.store.close()

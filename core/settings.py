@@ -109,11 +109,13 @@ class Settings(BaseSettings):
         "reader's own, 0.4 for the heuristic one, 0 for the trained one).",
     )
     read_more_no_answer: float = Field(
-        default=5e-4,
+        default=0.01,
         ge=0.0,
         le=1.0,
         description="... or when the reader gives the best passage at least this probability "
-        "of holding no answer (readers that estimate it: the trained one).",
+        "of holding no answer (readers that estimate it: the trained one). On dev, 0.01 reads "
+        "more for 36 % of the questions at F1 75.5 and answer-in-quote 0.881; 5e-4 for 82 % at "
+        "75.8 and 0.882 (the difference within one standard error).",
     )
     read_window_tokens: int = Field(
         default=128,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from core.text.clean import boilerplate_spans
-from core.text.sentences import split_sentences
+from qa import derived
 from qa.read.base import Span
 from qa.retrieve import Hit
 from qa.types import Answer, ArticleRef
@@ -27,7 +26,7 @@ def quote_bounds(
     shows both. A quote still shorter than ``min_words`` words is too bare to judge the
     answer by: it takes the neighbour the reader weighs more (the next sentence on a tie).
     """
-    sentences = split_sentences(passage_text)
+    sentences = derived.sentences(passage_text)
     covering = [i for i, s in enumerate(sentences) if s.start < end and s.end > start]
     if not covering:
         return start, end
@@ -115,7 +114,7 @@ def build_answers(
                 for a, f, s, e in taken
             ):
                 continue
-            furniture = boilerplate_spans(hit.text)
+            furniture = derived.furniture(hit.text)
             if any(s < span.end and span.start < e for s, e in furniture):
                 continue  # datelines, captions and promos are never answers
             evidence = [

@@ -6,6 +6,7 @@ import logging
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -106,6 +107,50 @@ def make_reader(settings: Settings) -> Reader:
     return HeuristicReader()
 
 
+class FifoGate:
+    """At most ``slots`` holders at once; the others are let in strictly in the order they
+    came. A freed slot goes straight to the longest waiter, so a newcomer never slips in
+    ahead of it (``threading.Semaphore`` lets it: under load some questions lose that race
+    again and again, and their wait makes the latency's long tail).
+
+    >>> gate = FifoGate(2)
+    >>> with gate:
+    ...     pass
+    """
+
+    def __init__(self, slots: int) -> None:
+        if slots < 1:
+            raise ValueError(f"slots must be at least 1, got {slots}")
+        self._free = slots
+        self._lock = threading.Lock()
+        self._waiting: deque[threading.Event] = deque()
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._free and not self._waiting:
+                self._free -= 1
+                return
+            turn = threading.Event()
+            self._waiting.append(turn)
+        try:
+            turn.wait()  # set by __exit__, which hands its slot over
+        except BaseException:  # interrupted: leave the queue, or pass on a slot just given
+            with self._lock:
+                handed = turn not in self._waiting
+                if not handed:
+                    self._waiting.remove(turn)
+            if handed:
+                self.__exit__()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            if self._waiting:
+                self._waiting.popleft().set()
+            else:
+                self._free += 1
+
+
 class Engine:
     """Loads the index and the models once; answers questions and edits the index.
 
@@ -126,9 +171,7 @@ class Engine:
         self.embedder = self.indexer.embedder
         # Questions past this many wait their turn: many threads running Python at once
         # contend for the GIL, and the reader's runners then wait for it between windows.
-        self._asking = threading.BoundedSemaphore(
-            self.settings.ask_concurrency or 2 * available_cores()
-        )
+        self._asking = FifoGate(self.settings.ask_concurrency or 2 * available_cores())
         self.retriever = HybridRetriever(
             self.store,
             self.embedder,
@@ -403,7 +446,8 @@ class Engine:
     def _read_in_turn(
         self, question: str, context: str | None, depth: int, within: np.ndarray | None = None
     ) -> tuple[list[Hit], list[Hit], list[Span]]:
-        """:meth:`read_candidates`, ``ask_concurrency`` questions at a time."""
+        """:meth:`read_candidates`, ``ask_concurrency`` questions at a time, first come first
+        served."""
         with self._asking:
             return self.read_candidates(question, context, depth, within)
 

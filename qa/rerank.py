@@ -16,9 +16,10 @@ import unicodedata
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
 
-from core.text.sentences import Sentence, split_sentences
+from core.text.sentences import Sentence
 from core.text.words import STOPWORDS, content_words
 from indexer.stores.base import Store
+from qa import derived
 from qa.retrieve import Hit
 
 STEM_LENGTH = 5
@@ -90,7 +91,7 @@ class LexicalReranker:
         ``pattern``: :func:`_word_pattern` of the question's stems, if already made.
         """
         total = sum(question_weights.values())
-        sentences = split_sentences(text) if total > 0 else []
+        sentences = derived.sentences(text) if total > 0 else ()
         if not sentences:
             return 0.0, None
         pattern = pattern or _word_pattern(question_weights)

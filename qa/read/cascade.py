@@ -18,8 +18,7 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from core.text.clean import mask_boilerplate
-from core.text.sentences import split_sentences
+from qa import derived
 from qa.read.base import Reader, Span
 from qa.retrieve import Hit
 
@@ -99,8 +98,8 @@ class ReadCascade:
         budget = self.window_tokens
         if not budget or hit.focus is None:
             return None
-        sentences = split_sentences(hit.text)
-        counts = self.count_tokens([hit.text[s.start : s.end] for s in sentences])
+        sentences = derived.sentences(hit.text)
+        counts = derived.sentence_tokens(hit.text, self.count_tokens)
         if sum(counts) <= budget:
             return None
         lo = next(i for i, s in enumerate(sentences) if s.start >= hit.focus[0])
@@ -137,7 +136,7 @@ class ReadCascade:
         prefixes: list[int] = []
         for hit, start, end in parts:
             title = " ".join(titles.get(hit.article_id, "").split())
-            body = mask_boilerplate(hit.text)[start:end]
+            body = derived.masked(hit.text)[start:end]
             # a passage that opens with the headline reads it already
             prefix = f"{title}\n\n" if title and not body.lstrip().startswith(title) else ""
             texts.append(prefix + body)

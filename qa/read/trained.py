@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.derived import PASSAGES_CACHED
 from qa.read.base import Span
 from qa.settings import available_cores
 
@@ -125,8 +126,8 @@ class TrainedReader:
     # mass joins the quote (tuned on dev: answer-in-quote +0.011, median quote +1 word).
     quote_neighbour_share: float | None = 0.1
     # Whether to read the next passages is asked of its no-answer probability instead
-    # (Settings.read_more_no_answer): on dev, answer-in-quote 0.890 reading more for 27 % of
-    # the questions vs 0.885 for 45 % by the best span's score.
+    # (Settings.read_more_no_answer): on dev, answer-in-quote 0.881 reading more for 36 % of
+    # the questions vs 0.874 for 44 % by the best span's score (stage-6 reader).
     read_more_below = 0.0
 
     def __init__(
@@ -149,6 +150,9 @@ class TrainedReader:
         self.tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
+        # The passages' word pieces, made once per text: the same passages are read for
+        # question after question (about 3 KiB a passage).
+        self._encode_passage = functools.lru_cache(maxsize=PASSAGES_CACHED)(self._encode)
         vocab = self.tokenizer.get_vocab()
         self._cls, self._sep = vocab["[CLS]"], vocab["[SEP]"]
         self.max_len = max_len
@@ -201,9 +205,18 @@ class TrainedReader:
                 self.path, local_files_only=True, dtype=torch.float32
             ).eval()
 
+    def _encode(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """The word pieces of ``text`` (no special tokens) and their ``[start, end)``
+        character offsets, ``(n,)`` and ``(n, 2)``."""
+        enc = self.tokenizer.encode(text, add_special_tokens=False)
+        ids = np.array(enc.ids, dtype=np.int64)
+        offsets = np.array(enc.offsets, dtype=np.int64).reshape(len(ids), 2)
+        ids.flags.writeable = offsets.flags.writeable = False  # shared through the cache
+        return ids, offsets
+
     def _windows(self, question: str, texts: list[str]) -> list[_Window]:
         """``[CLS] question [SEP] context-window [SEP]`` for every window of every text."""
-        q_ids = self.tokenizer.encode(" ".join(question.split()), add_special_tokens=False).ids
+        q_ids = self._encode(" ".join(question.split()))[0]
         # A long question opens with context and ends with what it asks: keep its end.
         q_ids = q_ids[-self.max_question_tokens :]
         room = self.max_len - len(q_ids) - 3
@@ -212,15 +225,14 @@ class TrainedReader:
         for index, text in enumerate(texts):
             if not text or not text.strip():
                 continue
-            enc = self.tokenizer.encode(text, add_special_tokens=False)
-            ids, offsets = enc.ids, enc.offsets
+            ids, offsets = self._encode_passage(text)
             lo = 0
             while True:
                 hi = min(lo + room, len(ids))
                 windows.append(
                     _Window(
                         index,
-                        [self._cls, *q_ids, self._sep, *ids[lo:hi], self._sep],
+                        np.concatenate(([self._cls], q_ids, [self._sep], ids[lo:hi], [self._sep])),
                         len(q_ids) + 2,
                         offsets[lo:hi],
                     )
@@ -232,7 +244,7 @@ class TrainedReader:
 
     @staticmethod
     def _feeds(window: _Window) -> dict[str, np.ndarray]:
-        ids = np.array([window.ids], dtype=np.int64)
+        ids = window.ids[None, :]
         types = np.zeros_like(ids)
         types[0, window.context_start :] = 1
         return {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": types}
@@ -300,7 +312,9 @@ class TrainedReader:
             for f in best_k[np.argsort(-pair[best_k], kind="stable")]:
                 lp = pair[f]
                 i, j = int(starts[f]), int(ends[f])
-                s_char, e_char = _trim(text, *_whole_words(text, w.offsets[i][0], w.offsets[j][1]))
+                s_char, e_char = _trim(
+                    text, *_whole_words(text, int(w.offsets[i, 0]), int(w.offsets[j, 1]))
+                )
                 if e_char <= s_char:
                     continue
                 key = (w.passage_index, s_char, e_char)
@@ -320,9 +334,9 @@ class TrainedReader:
 @dataclass(frozen=True)
 class _Window:
     passage_index: int
-    ids: list[int]
+    ids: np.ndarray  # int64 token ids
     context_start: int  # position of the first context token
-    offsets: list[tuple[int, int]]  # character offsets of the context tokens in the text
+    offsets: np.ndarray  # (n, 2): character offsets of the context tokens in the text
 
 
 def _select(best: dict[tuple[int, int, int], Span], top_n: int) -> list[Span]:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 
@@ -241,6 +242,41 @@ def test_questions_past_ask_concurrency_wait_their_turn(demo_index) -> None:  # 
         results = list(pool.map(engine.ask, [QUESTION_309] * 16))
     assert most == 2
     assert all(r.answers == results[0].answers and r.found for r in results)
+
+
+def test_the_ask_gate_lets_waiters_in_in_the_order_they_came() -> None:
+    import threading
+    import time
+
+    from qa.engine import FifoGate
+
+    gate = FifoGate(1)
+    entered: list[int] = []
+
+    def enter(i: int) -> None:
+        gate.__enter__()
+        entered.append(i)
+
+    def wait_for(done: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 10
+        while not done():
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+
+    gate.__enter__()  # held: everyone below waits
+    threads = [threading.Thread(target=enter, args=(i,)) for i in range(6)]
+    for i, thread in enumerate(threads):
+        thread.start()
+        wait_for(lambda i=i: len(gate._waiting) == i + 1)  # queued before the next one comes
+    for i in range(6):
+        gate.__exit__()
+        wait_for(lambda i=i: len(entered) == i + 1)
+        assert gate._free == 0  # the slot went straight to a waiter: no newcomer can take it
+    gate.__exit__()
+    for thread in threads:
+        thread.join(10)
+    assert entered == list(range(6))
+    assert gate._free == 1
 
 
 def test_a_write_can_leave_bm25_to_the_engine_in_the_background(demo_index_copy) -> None:  # noqa: ANN001
