@@ -381,6 +381,25 @@ def test_concurrent_reads_find_the_same_spans_as_one_read_at_a_time(articles) ->
     assert concurrent == expected * 2
 
 
+def test_a_lone_window_runs_on_all_the_cores_with_the_same_spans(articles) -> None:  # noqa: ANN001
+    from qa.read.trained import TrainedReader
+
+    pooled = TrainedReader(MODEL_DIR, sessions=2, threads=1, precision="int8")
+    narrow = TrainedReader(MODEL_DIR, sessions=1, threads=1, precision="int8")
+    assert narrow._wide is None  # one core: nothing to spread over
+    wide_runs = []
+    run = pooled._wide.run
+    pooled._wide.run = lambda *a: wide_runs.append(1) or run(*a)
+    reads = [(question, texts[0]) for question, texts in _dev_reads(articles, 12)]
+    for question, text in reads:  # one paragraph: one window
+        assert pooled.read(question, [text], top_n=10) == narrow.read(question, [text], top_n=10)
+    assert len(wide_runs) == len(reads)
+    # Several windows go to the runners, side by side.
+    question, texts = _dev_reads(articles, 1)[0]
+    assert pooled.read(question, texts, top_n=10) == narrow.read(question, texts, top_n=10)
+    assert len(wide_runs) == len(reads) and pooled._queued == 0
+
+
 def test_sessions_and_threads_share_out_the_cores() -> None:
     from qa.read.trained import TrainedReader
     from qa.settings import available_cores
