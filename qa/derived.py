@@ -16,8 +16,9 @@ from collections.abc import Callable, Sequence
 from core.text.clean import boilerplate_spans, mask_boilerplate
 from core.text.sentences import Sentence, split_sentences
 
-# Passages kept: the hot set of a busy index, a few MiB (texts of ~1.5 KB and their spans).
-PASSAGES_CACHED = 4096
+# Passages kept per cache: the hot set of a busy index (at most ~25 MiB for the four caches
+# and the reader's word pieces: texts of ~1.5 KB, their spans and tokens).
+PASSAGES_CACHED = 2048
 
 
 @functools.lru_cache(maxsize=PASSAGES_CACHED)
