@@ -316,19 +316,9 @@ class TrainedReader:
 
     def read(self, question: str, texts: list[str], top_n: int = 5) -> list[Span]:
         """The ``top_n`` best spans over all ``texts``, best first, non-overlapping per text."""
-        return self._read(question, texts, top_n, each=False)[0]
-
-    def read_each(self, question: str, texts: list[str], top_n: int = 5) -> list[list[Span]]:
-        """For each text, the spans ``read(question, [text], top_n)`` finds in it (with
-        ``passage_index`` its place in ``texts``), the windows of all of them run at once."""
-        return self._read(question, texts, top_n, each=True)
-
-    def _read(self, question: str, texts: list[str], top_n: int, each: bool) -> list[list[Span]]:
-        """:meth:`read` (``each=False``: one list) or :meth:`read_each` (a list per text)."""
         windows = self._windows(question, texts) if question.strip() and top_n > 0 else []
-        found: list[dict[tuple[int, int, int], Span]] = [{} for _ in (texts if each else [0])]
+        best: dict[tuple[int, int, int], Span] = {}
         for w, (s_log, e_log) in zip(windows, self._all_logits(windows), strict=True):
-            best = found[w.passage_index if each else 0]
             n = len(w.offsets)
             ctx = slice(w.context_start, w.context_start + n)
             # Softmax over the context tokens *and* [CLS]: mass on [CLS] means "no answer here".
@@ -361,7 +351,7 @@ class TrainedReader:
                         logit=float(s_log[w.context_start + i] + e_log[w.context_start + j]),
                         no_answer=no_answer,
                     )
-        return [_select(best, top_n) for best in found]
+        return _select(best, top_n)
 
 
 @dataclass(frozen=True)

@@ -175,43 +175,6 @@ def test_the_best_passage_is_read_first_as_a_window_of_sentences_around_the_focu
         assert unsure.read_candidates(question)[1:] == plain.read_candidates(question)[1:]
 
 
-class _InTurn:
-    """The engine's reader without ``read_each``: the engine then reads passages one after
-    the other, as it did before reading a doubted window's passages in one go."""
-
-    def __init__(self, reader) -> None:  # noqa: ANN001
-        self.reader = reader
-        self.name = reader.name
-        self.quote_neighbour_share = reader.quote_neighbour_share
-        self.read_more_below = reader.read_more_below
-        # The confidence model is found by the weights and precision (qa.confidence).
-        self.path, self.precision = reader.path, reader.precision
-
-    def read(self, question: str, texts: list[str], top_n: int = 5) -> list:
-        return self.reader.read(question, texts, top_n)
-
-
-def test_a_doubted_window_reads_the_next_passages_in_one_go_with_the_same_spans(
-    demo_engine,  # noqa: ANN001
-) -> None:
-    from qa.engine import Engine
-
-    in_turn = Engine(demo_engine.settings)
-    in_turn.reader = _InTurn(demo_engine.reader)
-    with open(DEV_QUESTIONS, encoding="utf-8") as f:
-        questions = [json.loads(line)["question"] for line in f][::25]
-    calls: list[int] = []
-    read_each = demo_engine.reader.read_each
-    demo_engine.reader.read_each = lambda *a, **k: calls.append(1) or read_each(*a, **k)
-    try:
-        for question in questions:
-            assert demo_engine.read_candidates(question) == in_turn.read_candidates(question)
-            assert demo_engine.ask(question).answers == in_turn.ask(question).answers
-    finally:
-        del demo_engine.reader.read_each
-    assert len(calls) >= 5  # the one-go read ran (dev: about a quarter of the questions)
-
-
 def test_questions_past_ask_concurrency_wait_their_turn(demo_index) -> None:  # noqa: ANN001
     import threading
     import time

@@ -343,25 +343,6 @@ def _dev_reads(articles: dict[str, dict], limit: int) -> list[tuple[str, list[st
     return reads
 
 
-def test_read_each_finds_in_each_text_what_reading_it_alone_finds(articles) -> None:  # noqa: ANN001
-    from dataclasses import replace
-
-    from qa.read.trained import TrainedReader
-
-    reader = TrainedReader(MODEL_DIR, sessions=2, precision="int8")
-    for question, texts in _dev_reads(articles, 12):
-        each = reader.read_each(question, texts, top_n=10)
-        assert len(each) == len(texts)
-        for i, text in enumerate(texts):
-            alone = reader.read(question, [text], top_n=10)
-            assert each[i] == [replace(s, passage_index=i) for s in alone]
-        # Merged in the reader's order they are what one read of all the texts finds.
-        merged = sorted((s for found in each for s in found), key=lambda s: (-s.score, -s.logit))
-        assert merged[:10] == reader.read(question, texts, top_n=10)
-    assert reader.read_each("Who?", []) == []
-    assert reader.read_each("", ["Some text here."]) == [[]]
-
-
 def test_concurrent_reads_find_the_same_spans_as_one_read_at_a_time(articles) -> None:  # noqa: ANN001
     from concurrent.futures import ThreadPoolExecutor
 
