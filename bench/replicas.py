@@ -121,7 +121,7 @@ def _why(a: Best, b: Best) -> str | None:
 
 def _cause(shared, embedded, question: str) -> str:  # noqa: ANN001 - two engines
     """Where the PostgreSQL and the embedded pipelines part for ``question``: the dense top 5,
-    the lexical top 5 (ts_rank against BM25), or neither (the passages fused, reranked and
+    the lexical top 5, or neither (the passages fused, reranked and
     read differ only in their order or scores)."""
     ranked = []
     for engine in (shared, embedded):
@@ -136,7 +136,7 @@ def _cause(shared, embedded, question: str) -> str:  # noqa: ANN001 - two engine
     if dense_pg != dense_em:
         return "dense top 5 differs"
     if lexical_pg != lexical_em:
-        return "lexical top 5 differs (ts_rank vs BM25)"
+        return "lexical top 5 differs"
     return "same top 5s, fused order differs"
 
 

@@ -6,9 +6,10 @@ import shutil
 import time
 from pathlib import Path
 
+from core.text.terms import terms
 from core.text.words import content_words
 from indexer.stores.embedded.bm25 import LEXICAL_DIR
-from indexer.stores.embedded.lexical import LexicalIndex, terms
+from indexer.stores.embedded.lexical import LexicalIndex
 from indexer.stores.embedded.records import fts_query
 from qa.engine import Engine
 from qa.settings import Settings

@@ -15,6 +15,7 @@ import pytest
 from indexer.load import load_path
 from indexer.pipeline import Indexer
 from tests.conftest import DEV_ARTICLES, start_index_add, store_settings
+from tests.indexer.test_stores import assert_postings_consistent
 from tests.reliability.conftest import AUTH, start_server, stop_server
 
 
@@ -43,6 +44,7 @@ def _assert_exactly_split(url: str, tmp_path: Path) -> tuple[int, int]:
                 p.id for p in indexer.split(article)
             )
         assert by_article == {}  # no passage without its article
+        assert_postings_consistent(url)
         return indexer.store.counts()
     finally:
         indexer.store.close()

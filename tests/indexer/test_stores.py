@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import psycopg
 import pytest
 
+from core.text.words import content_words
 from core.types import Article, Passage
+from indexer.load import load_path
 from indexer.stores import make_store
+from indexer.stores import postgres as postgres_store
 from indexer.stores.base import IndexMismatchError, Store
-from tests.conftest import STORES, store_settings
+from tests.conftest import DEV_ARTICLES, DEV_QUESTIONS, STORES, store_settings
 
 DIM = 8
 
@@ -99,3 +105,146 @@ def test_another_model_is_refused(
     make_store(settings, "test-model", DIM).close()
     with pytest.raises(IndexMismatchError, match="model"):
         make_store(settings, "other-model", DIM)
+
+
+def _dev_passages() -> list[tuple[Article, list[Passage], np.ndarray]]:
+    """The dev articles, a passage per paragraph, with stand-in vectors."""
+    upserts = []
+    for n, article in enumerate(load_path(DEV_ARTICLES)):
+        passages, start = [], 0
+        for paragraph in article.text.split("\n"):
+            if paragraph.strip():
+                end = start + len(paragraph)
+                passages.append(
+                    Passage(article_id=article.id, start=start, end=end, text=paragraph)
+                )
+            start += len(paragraph) + 1
+        upserts.append((article, passages, np.vstack([_vector(n)] * len(passages))))
+    return upserts
+
+
+def assert_postings_consistent(url: str) -> None:
+    """PostgreSQL's BM25 postings match its passages: every passage with terms has them,
+    none is left of a passage that is gone, and each term's document frequency is its count."""
+    with psycopg.connect(url) as db:
+        assert db.execute(
+            "SELECT count(*) FROM passages p WHERE term_count > 0 AND NOT EXISTS"
+            " (SELECT 1 FROM passage_terms t WHERE t.key = p.key)"
+        ).fetchone() == (0,)
+        assert db.execute(
+            "SELECT count(*) FROM passage_terms t WHERE NOT EXISTS"
+            " (SELECT 1 FROM passages p WHERE p.key = t.key)"
+        ).fetchone() == (0,)
+        assert db.execute(
+            "SELECT count(*) FROM passages p WHERE term_count !="
+            " (SELECT coalesce(sum(tf), 0) FROM passage_terms t WHERE t.key = p.key)"
+        ).fetchone() == (0,)
+        counted = dict(db.execute("SELECT term, count(*) FROM passage_terms GROUP BY term"))
+        recorded = dict(db.execute("SELECT term, df FROM term_stats WHERE df != 0"))
+        assert recorded == counted
+
+
+def test_postgresql_ranks_by_the_same_bm25_as_the_embedded_store(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upserts = _dev_passages()
+    stores = {
+        kind: make_store(store_settings(kind, tmp_path / "index", database_url), "test-model", DIM)
+        for kind in STORES
+    }
+    try:
+        for store in stores.values():
+            with store.writing():
+                store.apply(upserts)
+            store.update_lexical()
+        assert_postings_consistent(database_url)
+        with DEV_QUESTIONS.open(encoding="utf-8") as lines:
+            questions = [
+                json.loads(line)["question"] for line, _ in zip(lines, range(60), strict=False)
+            ]
+        for question in questions:
+            ranked = {}
+            for kind, store in stores.items():
+                found = store.search_bm25(content_words(question), 10)
+                texts = store.passages([k for k, _ in found])
+                ranked[kind] = [(texts[k].article_id, texts[k].start, s) for k, s in found]
+            embedded, postgresql = ranked["embedded"], ranked["postgresql"]
+            assert [s for *_, s in postgresql] == pytest.approx([s for *_, s in embedded], rel=1e-4)
+            # the same passages, but for ties at the cut
+            same = {(a, st) for a, st, _ in postgresql} & {(a, st) for a, st, _ in embedded}
+            assert len(same) >= len(embedded) - 2, question
+        # Reading the common terms only where a rarer one is (as at 100k) changes nothing.
+        postgres = stores["postgresql"]
+        queries: list[str] = []
+        rows = postgres._rows  # type: ignore[attr-defined]
+        monkeypatch.setattr(
+            postgres, "_rows", lambda sql, args=(): queries.append(sql) or rows(sql, args)
+        )
+        rare_first = [postgres.search_bm25(content_words(q), 1) for q in questions]
+        # how many rare-first queries were exact (not followed by the query of every posting)
+        exact = sum(
+            "rare AS" in sql and "GROUP BY t.key ORDER BY" not in then
+            for sql, then in itertools.pairwise([*queries, ""])
+        )
+        assert exact >= 30, exact
+        monkeypatch.setattr(postgres_store, "COMMON_IDF_SHARE", 0.0)
+        for question, found in zip(questions, rare_first, strict=True):
+            every_posting = postgres.search_bm25(content_words(question), 1)
+            assert [k for k, _ in every_posting] == [k for k, _ in found]
+            assert [s for _, s in every_posting] == pytest.approx([s for _, s in found])
+        word = content_words(questions[0])[0]
+        assert stores["postgresql"].document_frequency(word) == stores[
+            "embedded"
+        ].document_frequency(word)
+    finally:
+        for store in stores.values():
+            store.close()
+
+
+def test_postgresql_postings_follow_replacements_and_deletes(
+    database_url: str, tmp_path: Path
+) -> None:
+    store = make_store(store_settings("postgresql", tmp_path, database_url), "test-model", DIM)
+    try:
+        with store.writing():
+            store.apply([_article(1), _article(2), _article(3)])
+        article, passages, vectors = _article(1)
+        changed = article.model_copy(update={"text": article.text[: passages[0].end]})
+        with store.writing():
+            store.apply([(changed, passages[:1], vectors[:1])], deletes=["a2"])
+        assert_postings_consistent(database_url)
+        assert store.document_frequency("gulls") == (1, 3)  # a3's second passage alone
+        found = store.passages([k for k, _ in store.search_bm25(["keeper"], 10)])
+        assert sorted(p.article_id for p in found.values()) == ["a1", "a3", "a3"]
+    finally:
+        store.close()
+
+
+def test_a_version_1_postgresql_database_gets_its_postings(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = store_settings("postgresql", tmp_path, database_url)
+    store = make_store(settings, "test-model", DIM)
+    with store.writing():
+        store.apply(_dev_passages()[:3])
+    words = content_words("Which NFL team represented the AFC at Super Bowl 50?")
+    before = store.search_bm25(words, 10)
+    store.close()
+    with psycopg.connect(database_url, autocommit=True) as db:  # back to version 1's schema
+        db.execute("DROP TABLE passage_terms, term_stats")
+        db.execute("ALTER TABLE passages DROP COLUMN term_count")
+        db.execute(
+            "ALTER TABLE passages ADD COLUMN tsv tsvector"
+            " GENERATED ALWAYS AS (to_tsvector('english', text)) STORED"
+        )
+        db.execute("UPDATE qa_meta SET value = '1' WHERE key = 'schema_version'")
+    store = make_store(settings, "test-model", DIM)
+    try:
+        assert store.stats()["schema_version"] == 2
+        after = store.search_bm25(words, 10)
+        assert [k for k, _ in after] == [k for k, _ in before]
+        assert [s for _, s in after] == pytest.approx([s for _, s in before])
+        assert before[0][1] > 1.0  # real BM25 scores, not the floor of common words
+        assert_postings_consistent(database_url)
+    finally:
+        store.close()

@@ -1,5 +1,4 @@
-"""BM25: an in-memory index over passages, and the terms it is keyed by (words from
-:mod:`core.text.words`, accents folded and Porter-stemmed as FTS5 does).
+"""BM25: an in-memory index over passages, keyed by their terms (:mod:`core.text.terms`).
 
 FTS5 scores every passage an OR-query matches, so a common word costs a walk over tens of
 thousands of postings on a large index. The BM25 index here is a ``bm25s`` sparse matrix of
@@ -16,10 +15,8 @@ import itertools
 import json
 import logging
 import os
-import re
 import shutil
 import threading
-import unicodedata
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -27,42 +24,19 @@ from pathlib import Path
 
 import bm25s
 import numpy as np
-import Stemmer
 
-from core.text.words import words
+from core.text.terms import K1, MIN_TERM_SCORE, B, passage_terms, terms
 from indexer.stores.embedded.integrity import directory_checksums, verify_files
 
 log = logging.getLogger(__name__)
 # bm25s sets its own logger to DEBUG, which would print a line per build in our CLIs.
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 
-_COMBINING_ACCENT = re.compile("[\u0300-\u036f]")
-# FTS5's BM25: k1 1.2, b 0.75, Robertson's IDF (floored at 0), document length counting every
-# word. Top-10 overlap with FTS5 at 100k passages: 0.98 (stopwords not counted: 0.84).
-_BM25 = {"k1": 1.2, "b": 0.75, "method": "robertson"}
+# FTS5's BM25 (see core.text.terms). Top-10 overlap with FTS5 at 100k passages: 0.98 (stopwords
+# not counted: 0.84).
+_BM25 = {"k1": K1, "b": B, "method": "robertson"}
 _ROWIDS = "rowids.npy"
 _INFO = "lexical.json"
-
-
-_stemmers = threading.local()  # a PyStemmer object must not be shared between threads
-
-
-def terms(lowered: Iterable[str]) -> list[str]:
-    """BM25 terms of lower-cased words: accents folded (as FTS5's unicode61 does), then
-    Porter stems, as FTS5's porter tokenizer makes them."""
-    stemmer = getattr(_stemmers, "porter", None)
-    if stemmer is None:
-        stemmer = _stemmers.porter = Stemmer.Stemmer("porter")
-    folded = [
-        _COMBINING_ACCENT.sub("", unicodedata.normalize("NFKD", w)) if not w.isascii() else w
-        for w in lowered
-    ]
-    return stemmer.stemWords(folded)
-
-
-def passage_terms(text: str) -> list[str]:
-    """Every term of a passage, repeats and stopwords included: they make its length."""
-    return terms(words(text))
 
 
 def _alive(pid: str) -> bool:
@@ -146,7 +120,7 @@ class LexicalIndex:
         # A word in half the passages or more gets IDF 0; FTS5 floors it at 1e-6 instead, so
         # a passage holding any question word still matches (and a small index answers).
         data = bm25.scores["data"]
-        data[data <= 0] = 1e-6
+        data[data <= 0] = MIN_TERM_SCORE
         return cls(bm25, np.frombuffer(rowids, dtype=np.int64).copy(), generation)
 
     def search(
