@@ -182,6 +182,63 @@ def _noting_encodings(
         yield item
 
 
+@app.command("copy")
+def copy_index_command(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="The index to copy: an index directory, or a postgresql:// URL.",
+            show_default=False,
+        ),
+    ],
+    index: IndexOption = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Copy another index into this one with its vectors: nothing is embedded again.
+
+    Example, an index folder into a shared database:
+    qa-index copy ./qa-index --database-url postgresql://qa@db.internal/qa
+
+    Articles this index already holds as they are are skipped, so a copy that was stopped
+    is finished by running it again. The fetched URLs come along (qa-index refresh keeps
+    working); feedback stays in the source.
+    """
+    from indexer.copy import copy_index
+    from indexer.progress import embed_progress
+    from indexer.stores import index_exists, index_location, make_store
+    from indexer.stores.base import IndexDamagedError, IndexMismatchError
+
+    if source.startswith(("postgresql://", "postgres://")):
+        source_settings = settings_for(None, database_url=source)
+    else:
+        source_settings = settings_for(Path(source), database_url="")
+    if not index_exists(source_settings):
+        err.print(f"[red]error:[/] no index at {escape(source)}")
+        raise typer.Exit(2)
+    settings = settings_for(index, database_url=database_url)
+    if index_location(source_settings) == index_location(settings):
+        err.print("[red]error:[/] the source is this index")
+        raise typer.Exit(2)
+    indexer = _indexer(settings, create=True)
+    try:
+        from_store = make_store(source_settings, indexer.store.model, indexer.store.dim)
+    except (IndexMismatchError, IndexDamagedError) as e:
+        err.print(f"[red]error:[/] {escape(source)}: {e}")
+        raise typer.Exit(2) from None
+    try:
+        with embed_progress(err) as bar:
+            bar.on_planned(from_store.counts()[0], "copying articles")
+            report = copy_index(from_store, indexer.store, progress=bar.advance)
+    finally:
+        from_store.close()
+    _update_bm25(indexer)
+    console.print(
+        f"copied {report.copied} articles ({report.passages} passages), "
+        f"{report.unchanged} already there, {report.url_sources} fetched URLs",
+        highlight=False,
+    )
+
+
 def _update_bm25(indexer: Indexer) -> None:
     """Rebuild the BM25 index after a write (seconds on a large index: show that it runs)."""
     with err.status("Building the BM25 index…"):

@@ -26,8 +26,8 @@ class EmbedProgress:
     progress: Progress
     task: TaskID
 
-    def on_planned(self, total: int) -> None:
-        self.progress.update(self.task, total=total, description="embedding passages")
+    def on_planned(self, total: int, description: str = "embedding passages") -> None:
+        self.progress.update(self.task, total=total, description=description)
 
     def advance(self, n: int) -> None:
         self.progress.advance(self.task, n)
