@@ -92,15 +92,14 @@ def main() -> None:
         postgres.add(load_path(args.articles))
     else:  # the benchmark corpus, copied into PostgreSQL with its stored vectors
         from bench.corpus import ensure
+        from indexer.copy import copy_index
 
         index_dir = ensure(int(args.corpus.removesuffix("k")) * 1000)
         embedded = Engine(Settings(index_dir=index_dir, reader="heuristic"))
         postgres = _postgres_engine(data, database_url, args.ef_search[0])
         if postgres.store.counts() != embedded.store.counts():  # else copied by a run before
             started = time.perf_counter()
-            for batch in embedded.store.export(batch=500):
-                with postgres.store.writing():
-                    postgres.store.apply(batch)
+            copy_index(embedded.store, postgres.store, batch=500)  # what `qa-index copy` does
             took = time.perf_counter() - started
             results["copy_into_postgresql_s"] = round(took, 1)
             print(f"copied {postgres.store.counts()} into PostgreSQL in {took:.0f} s", flush=True)
