@@ -42,7 +42,7 @@ from indexer.stores.base import (
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 WRITER_LOCK = 0x51A1_0001  # pg_advisory_lock key: one writer (and one migrator) at a time
 EF_SEARCH = 100  # HNSW candidates per search (pgvector's default is 40; QA_PG_EF_SEARCH)
 DF_CACHE_TERMS = 100_000
@@ -78,6 +78,8 @@ _POSTINGS = (
     "CREATE INDEX passage_terms_key ON passage_terms(key)",
     "CREATE TABLE term_stats (term TEXT PRIMARY KEY, df INTEGER NOT NULL)",
 )
+# BM25's corpus totals in qa_meta, kept with the postings: passages, and terms in all of them.
+_BM25_TOTALS = (("bm25_passages", "0"), ("bm25_terms", "0"))
 
 # One query's BM25 (core.text.terms): each query term's postings, scored with its IDF.
 _TERM_SCORE = (
@@ -111,7 +113,7 @@ COMMON_IDF_SHARE = 0.4
 
 
 def _schema(dim: int) -> tuple[str, ...]:
-    """The schema as a new database gets it (version 2)."""
+    """The schema as a new database gets it (the latest version)."""
     return (
         "CREATE EXTENSION IF NOT EXISTS vector",
         """CREATE TABLE articles (
@@ -178,6 +180,11 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE passages DROP COLUMN tsv",
         "ALTER TABLE passages ADD COLUMN term_count INTEGER NOT NULL DEFAULT 0",
         *_POSTINGS,
+    ),
+    # 3: BM25's corpus totals kept in qa_meta (a replica no longer counts them after writes)
+    3: (
+        "INSERT INTO qa_meta SELECT 'bm25_passages', count(*)::text FROM passages",
+        "INSERT INTO qa_meta SELECT 'bm25_terms', coalesce(sum(term_count), 0)::text FROM passages",
     ),
 }
 _MIGRATIONS_BACKFILL = frozenset({2})
@@ -266,6 +273,7 @@ class PostgresStore:
                         ("model", self.model),
                         ("dim", str(self.dim)),
                         ("generation", "0"),
+                        *_BM25_TOTALS,
                     ):
                         db.execute("INSERT INTO qa_meta VALUES (%s, %s)", (key, value))
                     version = SCHEMA_VERSION
@@ -637,9 +645,13 @@ class PostgresStore:
         if self._cached_generation != self._seen:
             self._df_cache.clear()
             self._within_cache.clear()
-            passages, length = self._rows(
-                "SELECT count(*), coalesce(sum(term_count), 0) FROM passages"
-            )[0]
+            totals = dict(
+                self._rows(
+                    "SELECT key, value::bigint FROM qa_meta"
+                    " WHERE key IN ('bm25_passages', 'bm25_terms')"
+                )
+            )
+            passages, length = totals.get("bm25_passages", 0), totals.get("bm25_terms", 0)
             self._totals = (int(passages), float(length) / passages if passages else 1.0)
             self._cached_generation = self._seen
 
@@ -834,11 +846,27 @@ def _write_postings(db: psycopg.Connection, passages: Sequence[tuple[int, list[s
             " ON CONFLICT (term) DO UPDATE SET df = term_stats.df + excluded.df",
             (list(frequencies), list(frequencies.values())),
         )
+    _add_to_totals(db, len(passages), sum(len(all_terms) for _, all_terms in passages))
+
+
+def _add_to_totals(db: psycopg.Connection, passages: int, terms_in_them: int) -> None:
+    """Count passages (and their terms) into BM25's corpus totals, or out (negative)."""
+    db.execute(
+        "UPDATE qa_meta SET value = (value::bigint + CASE key WHEN 'bm25_passages' THEN %s"
+        " ELSE %s END)::text WHERE key IN ('bm25_passages', 'bm25_terms')",
+        (passages, terms_in_them),
+    )
 
 
 def _delete_postings(db: psycopg.Connection, article_ids: Sequence[str]) -> None:
     """Remove the postings of these articles' passages, and count them out of their terms'
-    document frequencies (inside the writer's transaction, before the passages go)."""
+    document frequencies and the totals (inside the writer's transaction, before the
+    passages go)."""
+    passages, terms_in_them = db.execute(
+        "SELECT count(*), coalesce(sum(term_count), 0) FROM passages WHERE article_id = ANY(%s)",
+        (list(article_ids),),
+    ).fetchone() or (0, 0)
+    _add_to_totals(db, -int(passages), -int(terms_in_them))
     db.execute(
         """WITH gone AS (
                DELETE FROM passage_terms t USING passages p

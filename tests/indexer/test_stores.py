@@ -142,6 +142,14 @@ def assert_postings_consistent(url: str) -> None:
         counted = dict(db.execute("SELECT term, count(*) FROM passage_terms GROUP BY term"))
         recorded = dict(db.execute("SELECT term, df FROM term_stats WHERE df != 0"))
         assert recorded == counted
+        totals = db.execute(
+            "SELECT (SELECT value::bigint FROM qa_meta WHERE key = 'bm25_passages'),"
+            " (SELECT value::bigint FROM qa_meta WHERE key = 'bm25_terms')"
+        ).fetchone()
+        assert (
+            totals
+            == db.execute("SELECT count(*), coalesce(sum(term_count), 0) FROM passages").fetchone()
+        )
 
 
 def test_postgresql_ranks_by_the_same_bm25_as_the_embedded_store(
@@ -220,8 +228,9 @@ def test_postgresql_postings_follow_replacements_and_deletes(
         store.close()
 
 
-def test_a_version_1_postgresql_database_gets_its_postings(
-    database_url: str, tmp_path: Path
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_older_postgresql_database_is_migrated_to_the_same_bm25(
+    database_url: str, tmp_path: Path, version: int
 ) -> None:
     settings = store_settings("postgresql", tmp_path, database_url)
     store = make_store(settings, "test-model", DIM)
@@ -230,17 +239,20 @@ def test_a_version_1_postgresql_database_gets_its_postings(
     words = content_words("Which NFL team represented the AFC at Super Bowl 50?")
     before = store.search_bm25(words, 10)
     store.close()
-    with psycopg.connect(database_url, autocommit=True) as db:  # back to version 1's schema
-        db.execute("DROP TABLE passage_terms, term_stats")
-        db.execute("ALTER TABLE passages DROP COLUMN term_count")
-        db.execute(
-            "ALTER TABLE passages ADD COLUMN tsv tsvector"
-            " GENERATED ALWAYS AS (to_tsvector('english', text)) STORED"
-        )
-        db.execute("UPDATE qa_meta SET value = '1' WHERE key = 'schema_version'")
+    with psycopg.connect(database_url, autocommit=True) as db:  # back to an older schema
+        if version == 1:  # ts_rank over a tsvector column
+            db.execute("DROP TABLE passage_terms, term_stats")
+            db.execute("ALTER TABLE passages DROP COLUMN term_count")
+            db.execute(
+                "ALTER TABLE passages ADD COLUMN tsv tsvector"
+                " GENERATED ALWAYS AS (to_tsvector('english', text)) STORED"
+            )
+        # version 2: postings, but BM25's totals counted by each replica
+        db.execute("DELETE FROM qa_meta WHERE key IN ('bm25_passages', 'bm25_terms')")
+        db.execute("UPDATE qa_meta SET value = %s WHERE key = 'schema_version'", (str(version),))
     store = make_store(settings, "test-model", DIM)
     try:
-        assert store.stats()["schema_version"] == 2
+        assert store.stats()["schema_version"] == postgres_store.SCHEMA_VERSION
         after = store.search_bm25(words, 10)
         assert [k for k, _ in after] == [k for k, _ in before]
         assert [s for _, s in after] == pytest.approx([s for _, s in before])
