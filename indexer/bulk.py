@@ -40,6 +40,7 @@ EMBED_ARTICLES = 8  # articles per embedding call (their passages go in the mode
 # and each embedding actor the rest of one, so one actor per CPU never starves them (whole
 # CPUs would: the actors would hold every CPU and the tasks that feed them would wait).
 LIGHT_CPUS = 0.25
+BLOCK_BYTES = 64 * 1024  # an encyclopedia article or two, or a few news articles, with passages
 
 
 @cache
@@ -127,6 +128,10 @@ def start_ray() -> None:
     # Start once every embedding actor has its model loaded, or the first one ready takes
     # the early batches of all of them (minutes: a node may still be starting).
     context.wait_for_min_actors_s = 600
+    # A map task's output rows are gathered into blocks of up to this size, and a block is
+    # what one embedding actor takes: at Ray's default (128 MiB) one JSONL file of many
+    # articles stays one block, embedded by one actor while the others wait.
+    context.target_max_block_size = BLOCK_BYTES
     logging.getLogger("ray.data").setLevel(logging.WARNING)
 
 

@@ -23,16 +23,13 @@ def test_embedding_is_shared_out_over_two_nodes(tmp_path: Path) -> None:
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     cluster.add_node(num_cpus=1)
     ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False)
-    # One file per article: files are what the load tasks share out.
-    folder = tmp_path / "articles"
-    folder.mkdir()
-    for n, line in enumerate(DEV_ARTICLES.read_text(encoding="utf-8").splitlines()):
-        (folder / f"{n:02d}.jsonl").write_text(line + "\n", encoding="utf-8")
     settings = store_settings("embedded", tmp_path / "index", None)
     indexer = Indexer.from_settings(settings)
     try:
         assert len(ray.nodes()) == 2
-        report = add_with_ray(indexer, settings, [folder], embed_actors=2, embed_articles=1)
+        # One file of 12 articles: its articles are shared out in small blocks, not embedded
+        # by whichever actor got the file.
+        report = add_with_ray(indexer, settings, [DEV_ARTICLES], embed_actors=2)
         assert len(report.added) == 12 and not report.errors
         assert len(report.embedded_on) == 2, report.embedded_on  # both nodes embedded
         assert sum(report.embedded_on.values()) == report.passages_total
