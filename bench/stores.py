@@ -29,7 +29,9 @@ import json
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -204,10 +206,7 @@ def _indexing(args: argparse.Namespace, results: dict[str, object]) -> None:
     """Ray against the plain pipeline on the same articles, alternating."""
     import ray
 
-    from indexer.bulk import add_with_ray, start_ray
-    from indexer.load import load_path
-    from indexer.pipeline import Indexer
-    from qa.settings import Settings
+    from indexer.bulk import start_ray
 
     articles = args.articles
     if args.copies > 1:  # the same texts under new ids: all embedded again, as new articles
@@ -224,19 +223,7 @@ def _indexing(args: argparse.Namespace, results: dict[str, object]) -> None:
     rates: dict[str, list[float]] = {"plain": [], "ray": []}
     for _ in range(args.rounds):
         for method in ("plain", "ray"):
-            with tempfile.TemporaryDirectory() as tmp:
-                settings = Settings(index_dir=Path(tmp))
-                indexer = Indexer.from_settings(settings)
-                indexer.embedder.load()
-                started = time.perf_counter()
-                if method == "plain":
-                    report = indexer.add(load_path(articles))
-                else:
-                    report = add_with_ray(indexer, settings, [articles])
-                    indexer.store.update_lexical()
-                took = time.perf_counter() - started
-                indexer.store.close()
-            rates[method].append(report.passages_total / took)
+            rates[method].append(_index_fresh(articles, on_ray=method == "ray").passages_per_s)
     ray.shutdown()
     ratio = statistics.median(r / p for r, p in zip(rates["ray"], rates["plain"], strict=True))
     indexing: dict[str, object] = {
@@ -254,14 +241,41 @@ def _indexing(args: argparse.Namespace, results: dict[str, object]) -> None:
         indexing["two_nodes"] = _two_nodes(args, articles)
 
 
+@dataclass
+class _Run:
+    report: Any  # AddReport; a BulkReport on Ray
+    passages_per_s: float
+
+
+def _index_fresh(articles: Path, *, on_ray: bool) -> _Run:
+    """Index ``articles`` into a new embedded index with the plain pipeline or on Ray (the
+    Ray that is running), model loaded before timing; BM25 built in both."""
+    from indexer.bulk import add_with_ray
+    from indexer.load import load_path
+    from indexer.pipeline import Indexer
+    from qa.settings import Settings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(index_dir=Path(tmp))
+        indexer = Indexer.from_settings(settings)
+        indexer.embedder.load()
+        started = time.perf_counter()
+        if on_ray:
+            report = add_with_ray(indexer, settings, [articles])
+            indexer.store.update_lexical()
+        else:
+            report = indexer.add(load_path(articles))
+        took = time.perf_counter() - started
+        indexer.store.close()
+    return _Run(report, report.passages_total / took)
+
+
 def _two_nodes(args: argparse.Namespace, articles: Path) -> dict[str, object]:
     """``add_with_ray`` on a local two-node cluster, a CPU per node, ``--rounds`` times."""
     import ray
     from ray.cluster_utils import Cluster
 
-    from indexer.bulk import add_with_ray, start_ray
-    from indexer.pipeline import Indexer
-    from qa.settings import Settings
+    from indexer.bulk import start_ray
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     cluster.add_node(num_cpus=1)
@@ -270,16 +284,9 @@ def _two_nodes(args: argparse.Namespace, articles: Path) -> dict[str, object]:
     rates, shares = [], []
     try:
         for _ in range(args.rounds):
-            with tempfile.TemporaryDirectory() as tmp:
-                settings = Settings(index_dir=Path(tmp))
-                indexer = Indexer.from_settings(settings)
-                started = time.perf_counter()
-                report = add_with_ray(indexer, settings, [articles])
-                indexer.store.update_lexical()
-                took = time.perf_counter() - started
-                indexer.store.close()
-            rates.append(report.passages_total / took)
-            shares.append(sorted(report.embedded_on.values(), reverse=True))
+            run = _index_fresh(articles, on_ray=True)
+            rates.append(run.passages_per_s)
+            shares.append(sorted(run.report.embedded_on.values(), reverse=True))
     finally:
         ray.shutdown()
         cluster.shutdown()

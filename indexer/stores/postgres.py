@@ -20,6 +20,7 @@ import logging
 import math
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
@@ -533,10 +534,10 @@ class PostgresStore:
         if within is not None:
             within_sql, args["within"] = " AND key = ANY(%(within)s)", within.tolist()
         # The most common terms whose IDFs sum to at most COMMON_IDF_SHARE of the query's.
-        common, bound = [False] * len(found), 0.0
+        common, bound, allowed = [False] * len(found), 0.0, COMMON_IDF_SHARE * sum(idf)
         for i in range(len(found) - 1):
             most = max(idf[i], MIN_TERM_SCORE)  # the most a term adds to a passage's score
-            if bound + most > COMMON_IDF_SHARE * sum(idf):
+            if bound + most > allowed:
                 break
             common[i], bound = True, bound + most
         if any(common):
@@ -831,15 +832,13 @@ def _idf(frequency: int, passages: int) -> float:
 def _write_postings(db: psycopg.Connection, passages: Sequence[tuple[int, list[str]]]) -> None:
     """The BM25 postings of new passages, given as ``(key, every term of its text)``, and
     their terms' document frequencies (inside the writer's transaction)."""
-    frequencies: dict[str, int] = {}
+    frequencies: Counter[str] = Counter()
     with db.cursor() as cur, cur.copy("COPY passage_terms (term, key, tf, dl) FROM STDIN") as copy:
         for key, all_terms in passages:
-            counts: dict[str, int] = {}
-            for term in all_terms:
-                counts[term] = counts.get(term, 0) + 1
+            counts = Counter(all_terms)
             for term, tf in counts.items():
                 copy.write_row((term, key, tf, len(all_terms)))
-                frequencies[term] = frequencies.get(term, 0) + 1
+            frequencies.update(counts.keys())
     if frequencies:
         db.execute(
             "INSERT INTO term_stats (term, df) SELECT * FROM unnest(%s::text[], %s::int[])"
