@@ -180,13 +180,27 @@ _CAPTION_END = re.compile(
     r"(?:Getty Images|/AP|/AFP|/Reuters|REUTERS|/Bloomberg|/EPA|/Shutterstock|/File|"
     r"\(AP Photo[^)]*\)|AP Photo/[\w. ]+|Image: [^.]{1,80}\.?)\s*$"
 )
+# A line that is only a date: the publication date of web and wiki news ("Tuesday, September
+# 1, 2015", "15 October 2007 14:02 GMT"). The article's date is shown with every answer; as an
+# answer the line is nearly always wrong ("In which year will ...?" -> the day it was written).
+_MONTH = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
+    r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
+)
+_DATE_LINE = re.compile(
+    r"^(?:(?:Mon|Tues?|Wed(?:nes)?|Thu(?:rs)?|Fri|Sat(?:ur)?|Sun)(?:day)?\.?,?\s+)?"
+    rf"(?:{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}|\d{{1,2}}\s+{_MONTH},?\s+\d{{4}}"
+    r"|\d{4}-\d{2}-\d{2})"
+    r"(?:,?\s+(?:at\s+)?\d{1,2}[:.]\d{2}(?:\s*[AaPp]\.?[Mm]\.?)?(?:\s+[A-Z]{2,5})?)?\s*$"
+)
 _CONTRIBUTED = re.compile(r"contributed (?:to )?(?:this |the )?(?:report|reporting|story)\.?$")
 _END_PUNCT = re.compile(r"[.!?:;\"'”’)\]]$")
 
 
 def boilerplate_spans(text: str) -> list[tuple[int, int]]:
     """``[start, end)`` ranges of news furniture in ``text``: whole lines that are captions,
-    credits, bylines, promos, agency trailers or link lists, and datelines opening a line.
+    credits, bylines, promos, agency trailers, link lists or a date alone, and datelines
+    opening a line.
 
     >>> text = "Washington CNN — The company said yes.\\nSign up for our newsletter"
     >>> [text[s:e] for s, e in boilerplate_spans(text)]
@@ -223,6 +237,7 @@ def boilerplate_spans(text: str) -> list[tuple[int, int]]:
             or (words <= _SHORT_WORDS and _FURNITURE_SHORT.match(line))
             or (words <= 40 and _CAPTION_END.search(line))
             or (words <= 30 and _CONTRIBUTED.search(line))
+            or _DATE_LINE.match(line)
         ):
             flush_run()
             spans.append((start, end))

@@ -171,11 +171,22 @@ def test_agency_and_network_furniture_is_found() -> None:
         "Related to the merger, the company said it would cut 200 jobs next year.",
         "Share prices fell 3% on Monday as investors worried about interest rates.",
         "By the end of the year, the company had sold 2 million phones.",
-        "Headline of a piece\n\nTuesday, September 1, 2015\n\nThe body starts here.",
+        "May 24, 2008 was the day the plant closed.",
+        "On Tuesday, September 1, 2015",
     ],
 )
 def test_prose_is_not_furniture(sentence: str) -> None:
     assert boilerplate_spans(sentence) == []
+
+
+@pytest.mark.parametrize(
+    "date",
+    ["Tuesday, September 1, 2015", "May 24, 2008", "15 October 2007 14:02 GMT", "2015-09-01"],
+)
+def test_a_date_alone_on_its_line_is_furniture_and_the_headline_is_not(date: str) -> None:
+    # Wikinews and many sites put the publication date under the headline.
+    text = f"Boeing delays its new narrowbody\n\n{date}\n\nThe body starts here."
+    assert _furniture(text) == [date]
 
 
 def test_masking_keeps_every_offset() -> None:
