@@ -201,3 +201,21 @@ def test_qa_eval_over_the_real_engine_writes_consistent_details(
     )
     # the demo index holds every dev article: most of these questions are answered right
     assert metrics["f1"] > 40
+
+
+NEWS_DEV = Path(__file__).parents[1] / "data" / "news-dev"
+
+
+def test_the_news_dev_set_quotes_its_articles_verbatim() -> None:
+    articles = {
+        row["id"]: row["text"]
+        for row in map(json.loads, (NEWS_DEV / "articles.jsonl").open(encoding="utf-8"))
+    }
+    questions = Question.read(NEWS_DEV / "questions.jsonl")
+    assert len(questions) == 180 and len({q.id for q in questions}) == 180
+    for q in questions:
+        text = articles[q.article_id or ""]
+        for answer, start in zip(q.answers, q.answer_starts, strict=True):
+            assert text[start : start + len(answer)] == answer, q.id
+    elsewhere = Question.read(NEWS_DEV / "not_in_corpus.jsonl")
+    assert len(elsewhere) == 50 and not any(q.answers for q in elsewhere)

@@ -23,12 +23,25 @@ SANDWICH = Article(
         "The chains that closed the most stores"
     ),
 )
+# Wikinews' shape: the headline, the date it was written on a line of its own, a caption.
+BOEING = Article(
+    id="boeing",
+    title="Boeing delays its new narrowbody",
+    text=(
+        "Boeing delays its new narrowbody\n\n"
+        "Saturday, May 24, 2008\n\n"
+        "Boeing said on Friday that a replacement for its 737 would not enter service until "
+        "around 2020, because engine technology must advance first.\n\n"
+        "A Boeing 737 at Seattle. Image: John Roe.\n\n"
+        "The company had planned to decide on the new plane by 2010."
+    ),
+)
 
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     engine = Engine(Settings(index_dir=tmp_path_factory.mktemp("news"), answer_threshold=0.0))
-    engine.add([SANDWICH])
+    engine.add([SANDWICH, BOEING])
     engine.update_bm25()
     return engine
 
@@ -52,6 +65,23 @@ def test_furniture_is_never_an_answer_or_quoted(engine: Engine, question: str) -
         assert text[answer.start : answer.end] == answer.text
         assert text[answer.quote_start : answer.quote_end] == answer.quote
         for furniture in ("CNN", "Jane Doe", "Sign up", "newsletter", "Related", "Why fast food"):
+            assert furniture not in answer.text, (question, answer.text)
+            assert furniture not in answer.quote, (question, answer.quote)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Around which year will Boeing's 737 replacement enter service?",
+        "On what day did Boeing announce the delay of its new narrowbody?",
+        "Who took the photo of the Boeing 737 at Seattle?",
+    ],
+)
+def test_a_date_line_and_a_caption_are_never_answers_or_quoted(
+    engine: Engine, question: str
+) -> None:
+    for answer in engine.ask(question, k=5).answers:
+        for furniture in ("May 24", "2008", "Saturday", "Image", "John Roe"):
             assert furniture not in answer.text, (question, answer.text)
             assert furniture not in answer.quote, (question, answer.quote)
 
