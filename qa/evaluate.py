@@ -103,6 +103,8 @@ class Outcome:
     verbatim_ok: int  # answers whose text and quote are the article text at their offsets
     verbatim_n: int
     took_ms: float
+    # "answerable", or a question the articles do not answer: "out_of_corpus", "unanswerable"
+    kind: str = "answerable"
 
 
 def score_question(
@@ -110,6 +112,7 @@ def score_question(
     result: AskResult,
     hits: Sequence[Hit],
     article_text: Callable[[str], str],
+    kind: str = "answerable",
 ) -> Outcome:
     """Score one engine reply against the gold answers (``article_text(id)`` for verbatim)."""
     gold_spans = [(s, s + len(a)) for a, s in zip(q.answers, q.answer_starts, strict=False)]
@@ -152,6 +155,7 @@ def score_question(
         verbatim_ok=verbatim_ok,
         verbatim_n=len(result.answers),
         took_ms=result.took_ms,
+        kind=kind,
     )
 
 
@@ -243,19 +247,24 @@ def evaluate(
         result, hits = engine.ask_traced(q.question, k=k, depth=10)
         outcomes.append(score_question(q, result, hits[:10], article_text))
 
-    def best_scores(asked: list[Question] | None, what: str) -> list[float | None] | None:
+    unanswered: list[Outcome] = []  # questions the articles do not answer
+
+    def best_scores(asked: list[Question] | None, kind: str) -> list[float | None] | None:
         if not asked:
             return None
         scores: list[float | None] = []
+        what = kind.replace("_", " ")
         for q in track(asked, description=what, disable=not progress, console=console):
             result = engine.ask(q.question, k=k)
             scores.append(result.answers[0].score if result.found else None)
+            if details is not None:
+                unanswered.append(score_question(q, result, [], article_text, kind))
         return scores
 
-    elsewhere = best_scores(out_of_corpus, "out of corpus")
+    elsewhere = best_scores(out_of_corpus, "out_of_corpus")
     impossible = best_scores(unanswerable, "unanswerable")
     if details is not None:
-        details.extend(outcomes)
+        details.extend(outcomes + unanswered)
     return summarise(outcomes, elsewhere, impossible, reliability_rows)
 
 
@@ -303,7 +312,8 @@ def main(
         Path | None,
         typer.Option(
             help="Write each question's outcome here as JSONL (answer, F1, rank of the gold "
-            "passage...), to see where the misses come from."
+            "passage...; ``kind`` tells the unanswerable and out-of-corpus ones apart), to see "
+            "where the misses come from."
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,

@@ -186,12 +186,20 @@ def test_qa_eval_over_the_real_engine_writes_consistent_details(
     result = CliRunner().invoke(
         app,
         [str(DEV_QUESTIONS), "--index", str(demo_index), "--limit", "30"]
+        + ["--unanswerable", str(DEV_QUESTIONS.parent / "squad2-dev-unanswerable.jsonl")]
         + ["--details", str(details), "--json"],
     )
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.output)
-    rows = [json.loads(line) for line in details.open(encoding="utf-8")]
+    every = [json.loads(line) for line in details.open(encoding="utf-8")]
+    rows = [r for r in every if r["kind"] == "answerable"]
+    unanswerable = [r for r in every if r["kind"] == "unanswerable"]
     assert metrics["questions"] == len(rows) == 30
+    assert metrics["unanswerable_questions"] == len(unanswerable) == 30
+    assert metrics["unanswerable_abstention"] == pytest.approx(
+        sum(not r["found"] for r in unanswerable) / 30
+    )
+    assert all(r["f1"] == 0 and r["gold"] == [] for r in unanswerable)
     assert metrics["verbatim"] == 1.0
     assert metrics["recall@1"] <= metrics["recall@5"] <= metrics["recall@10"]
     assert metrics["f1"] == pytest.approx(100 * sum(r["f1"] for r in rows) / 30)
