@@ -324,7 +324,8 @@ def calibrate(
     collected: list[list[Asked]] = []
     for n, half in enumerate(halves):
         questions = _questions(half, halves[1 - n], per_article, rng)
-        asked_for = hashlib.sha256(json.dumps(questions).encode()).hexdigest()[:8]
+        # the features are part of the key: a cache of other features is collected again
+        asked_for = hashlib.sha256(json.dumps([SPAN_FEATURES, questions]).encode()).hexdigest()[:8]
         cache = work / f"asked-{fingerprint}-{precision}-half{n}-{asked_for}.npz"
         if cache.exists():
             saved = np.load(cache, allow_pickle=True)
