@@ -312,7 +312,7 @@ def main(
         Path | None,
         typer.Option(
             help="Write each question's outcome here as JSONL (answer, F1, rank of the gold "
-            "passage...; ``kind`` tells the unanswerable and out-of-corpus ones apart), to see "
+            "passage...; kind: answerable, unanswerable or out_of_corpus), to see "
             "where the misses come from."
         ),
     ] = None,
