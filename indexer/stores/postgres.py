@@ -51,6 +51,7 @@ WRITER_LOCK = 0x51A1_0001  # pg_advisory_lock key: one writer (and one migrator)
 EF_SEARCH = 100  # HNSW candidates per search (pgvector's default is 40; QA_PG_EF_SEARCH)
 DF_CACHE_TERMS = 100_000
 WITHIN_CACHE_SIZE = 32
+REFS_CACHE_ARTICLES = 100_000
 
 
 def public_url(url: str) -> str:
@@ -91,6 +92,7 @@ _BM25_TOTALS = (("bm25_passages", "0"), ("bm25_terms", "0"))
 # passage lengths), which a query reads in one round trip and scores in numpy. They are built
 # on first use from the postings, stamped with the term's version (term_stats.version, which
 # every write of the term's postings increases): a stale copy is never read.
+_ARRAYS = ("keys", "tfs", "dls")
 _POSTING_ARRAYS = (
     "ALTER TABLE term_stats ADD COLUMN IF NOT EXISTS version BIGINT NOT NULL DEFAULT 0",
     """CREATE TABLE term_postings (
@@ -100,6 +102,8 @@ _POSTING_ARRAYS = (
         tfs BYTEA NOT NULL,
         dls BYTEA NOT NULL
     )""",
+    # uncompressed: read whole on every query (at 100k passages, 0.6 ms less per query)
+    *(f"ALTER TABLE term_postings ALTER COLUMN {c} SET STORAGE EXTERNAL" for c in _ARRAYS),
 )
 _KEY, _COUNT = np.dtype("<i8"), np.dtype("<i4")
 
@@ -229,6 +233,7 @@ class PostgresStore:
         self._df_cache: dict[str, int] = {}  # term -> passages holding it, this generation
         self._totals = (0, 1.0)  # passages and their mean length in terms, this generation
         self._within_cache: dict[tuple[str | None, str | None], np.ndarray] = {}
+        self._refs_cache: dict[str, tuple[str, str | None, str | None]] = {}
         self._cached_generation = -1
         self._seen = self._read_generation()
 
@@ -317,9 +322,9 @@ class PostgresStore:
         with self._pool.connection() as db:
             yield db
 
-    def _rows(self, sql: str, args: Sequence[object] = ()) -> list[tuple]:
+    def _rows(self, sql: str, args: Sequence[object] = (), *, binary: bool = False) -> list[tuple]:
         with self._connection() as db:
-            return db.execute(sql, args).fetchall()
+            return db.execute(sql, args, binary=binary).fetchall()
 
     def _read_generation(self) -> int:
         row = self._rows("SELECT value FROM qa_meta WHERE key = 'generation'")
@@ -488,6 +493,7 @@ class PostgresStore:
             rows = self._rows(
                 "SELECT key, -(embedding <#> %s) FROM passages ORDER BY embedding <#> %s LIMIT %s",
                 (vector, vector, n),
+                binary=True,  # the vector sent as floats, not parsed from text: 3 ms less
             )
         elif not len(within):
             return []
@@ -498,6 +504,7 @@ class PostgresStore:
                 "SELECT key, -(embedding <#> %s) FROM passages WHERE key = ANY(%s)"
                 " ORDER BY (embedding <#> %s) + 0 LIMIT %s",
                 (vector, within.tolist(), vector, n),
+                binary=True,
             )
         return [(int(r[0]), float(r[1])) for r in rows]
 
@@ -531,6 +538,7 @@ class PostgresStore:
             "SELECT s.term, s.df, p.keys, p.tfs, p.dls FROM term_stats s LEFT JOIN term_postings p"
             " ON p.term = s.term AND p.version = s.version WHERE s.term = ANY(%s) AND s.df > 0",
             (query_terms,),
+            binary=True,  # the arrays as they are stored, not as hex text
         )
         # the reranker asks for these next
         self._remember_frequencies(dict.fromkeys(query_terms, 0) | {r[0]: r[1] for r in rows})
@@ -658,22 +666,41 @@ class PostgresStore:
         return True
 
     def article_refs(self, article_ids: Iterable[str]) -> dict[str, tuple[str, str | None]]:
-        rows = self._rows(
-            "SELECT id, title, url FROM articles WHERE id = ANY(%s)", (list(set(article_ids)),)
-        )
-        return {r[0]: (r[1], r[2]) for r in rows}
+        return {a: (title, url) for a, (title, url, _) in self._references(article_ids).items()}
 
     def article_dates(self, article_ids: Iterable[str]) -> dict[str, str | None]:
-        rows = self._rows(
-            "SELECT id, published FROM articles WHERE id = ANY(%s)", (list(set(article_ids)),)
-        )
-        return {r[0]: r[1] for r in rows}
+        return {a: published for a, (_, _, published) in self._references(article_ids).items()}
+
+    def _references(
+        self, article_ids: Iterable[str]
+    ) -> dict[str, tuple[str, str | None, str | None]]:
+        """Title, URL and publication date of each article, from this generation's cache or
+        the database (an ask needs them two or three times)."""
+        wanted = set(article_ids)
+        with self._cache_lock:
+            self._caches_current()
+            known = {a: self._refs_cache[a] for a in wanted if a in self._refs_cache}
+        missing = list(wanted.difference(known))
+        if missing:
+            fetched = {
+                r[0]: (r[1], r[2], r[3])
+                for r in self._rows(
+                    "SELECT id, title, url, published FROM articles WHERE id = ANY(%s)", (missing,)
+                )
+            }
+            with self._cache_lock:
+                if len(self._refs_cache) + len(fetched) > REFS_CACHE_ARTICLES:
+                    self._refs_cache.clear()
+                self._refs_cache.update(fetched)
+            known.update(fetched)
+        return known
 
     def _caches_current(self) -> None:
         """Empty the caches when the index changed (hold ``_cache_lock``)."""
         if self._cached_generation != self._seen:
             self._df_cache.clear()
             self._within_cache.clear()
+            self._refs_cache.clear()
             totals = dict(
                 self._rows(
                     "SELECT key, value::bigint FROM qa_meta"
