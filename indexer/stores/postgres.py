@@ -88,8 +88,8 @@ _POSTINGS = (
 # BM25's corpus totals in qa_meta, kept with the postings: passages, and terms in all of them.
 _BM25_TOTALS = (("bm25_passages", "0"), ("bm25_terms", "0"))
 
-# Each term's postings also as three packed arrays (passage keys ascending, term frequencies,
-# passage lengths), which a query reads in one round trip and scores in numpy. They are built
+# Each term's postings also as three packed arrays (passage keys, term frequencies, passage
+# lengths), which a query reads in one round trip and scores in numpy. They are built
 # on first use from the postings, stamped with the term's version (term_stats.version, which
 # every write of the term's postings increases): a stale copy is never read.
 _ARRAYS = ("keys", "tfs", "dls")
@@ -547,11 +547,11 @@ class PostgresStore:
         if missing:
             # One statement, so the version stamped is the one these postings have.
             built = self._rows(
-                "SELECT s.term, s.version, count(*), array_agg(t.key ORDER BY t.key),"
-                " array_agg(t.tf ORDER BY t.key), array_agg(t.dl ORDER BY t.key)"
-                " FROM term_stats s JOIN passage_terms t ON t.term = s.term"
+                "SELECT s.term, s.version, count(*), array_agg(t.key), array_agg(t.tf),"
+                " array_agg(t.dl) FROM term_stats s JOIN passage_terms t ON t.term = s.term"
                 " WHERE s.term = ANY(%s) GROUP BY s.term, s.version",
                 (missing,),
+                binary=True,
             )
             packed = [
                 (
