@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from core.text.names import names_another_place
 from core.text.sentences import split_sentences
 from core.text.words import content_words
 from indexer.dates import DateError, date_bounds
 from indexer.load import LoadError
 from indexer.pipeline import AddReport, Indexer
 from indexer.stores.base import ArticleSummary, IndexDamagedError, IndexMismatchError, is_disk_full
+from qa import derived
 from qa.annotate import annotate
 from qa.answer import build_answers
 from qa.confidence import Confidence, load_confidence
@@ -441,6 +443,7 @@ class Engine:
             for a, (title, _) in self.store.article_refs(h.article_id for h in passages).items()
         }
         read, spans = self.cascade.read(question, passages, titles)
+        spans = [s for s in spans if not _names_another_place(question, s, read, titles)]
         return hits, read, spans
 
     def _read_in_turn(
@@ -633,3 +636,24 @@ class Engine:
 
     def counts(self) -> tuple[int, int]:
         return self.store.counts()
+
+
+def _names_another_place(
+    question: str, span: Span, read: Sequence[Hit], titles: dict[str, str]
+) -> bool:
+    """The span's sentence names the question's place only as another one ("New France" for
+    France): the span answers a question about that other place, not this one."""
+    hit = read[span.passage_index]
+    if span.field == "title":
+        return names_another_place(question, titles.get(hit.article_id, ""), (span.start, span.end))
+    sentences = derived.sentences(hit.text)
+    first = next((s for s in sentences if s.end > span.start), None)
+    last = next((s for s in reversed(sentences) if s.start < span.end), None)
+    if first is None or last is None:
+        return False
+    start = min(first.start, span.start)
+    return names_another_place(
+        question,
+        hit.text[start : max(last.end, span.end)],
+        (span.start - start, span.end - start),
+    )

@@ -243,6 +243,28 @@ def export_cmd(
     typer.echo(f"exported step {state['step']}/{state.get('total_steps', '?')} to {out}")
 
 
+@app.command("average")
+def average_cmd(
+    model: Annotated[
+        list[Path], typer.Option(help="A model folder to average (give two or more).")
+    ],
+    out: Annotated[Path, typer.Option(help="Folder to write the averaged model to.")],
+) -> None:
+    """Average the weights of models fine-tuned one from another (a "model soup").
+
+    Run int8-ranges and calibrate on the result, as after training.
+    """
+    from qa.train.reader import average_models
+
+    for folder in model:
+        if not (folder / "model.safetensors").exists():
+            raise typer.BadParameter(f"{folder} holds no model.safetensors", param_hint="--model")
+    try:
+        typer.echo(f"wrote {average_models(model, out)}")
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--model") from exc
+
+
 @app.command("eval")
 def eval_cmd(
     dev_dir: Annotated[Path, typer.Option(help="Folder with articles.jsonl + questions.jsonl.")],

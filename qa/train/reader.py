@@ -570,6 +570,45 @@ def export_model(model: Any, tokenizer_src: Path, out: Path, fp16: bool = True) 
             shutil.copyfile(src, out / name)
 
 
+def average_models(models: list[Path], out: Path) -> Path:
+    """Write the uniform average of ``models``' weights (fine-tuned from one another, so in
+    one basin) to ``out``, with the first model's config and tokenizer files.
+
+    Averaging the weights of runs along one fine-tuning path gives a reader better than
+    either end (Wortsman et al. 2022, "Model soups"); ``averaged.json`` names the sources.
+    """
+    from safetensors.torch import load_file, save_file
+
+    if len(models) < 2:
+        raise ValueError("averaging needs at least two models")
+    sources = [
+        {
+            "model": str(m),
+            "sha256": hashlib.sha256((m / "model.safetensors").read_bytes()).hexdigest(),
+        }
+        for m in models
+    ]
+    states = [load_file(m / "model.safetensors") for m in models]
+    names = set(states[0])
+    for model, state in zip(models[1:], states[1:], strict=True):
+        if set(state) != names or any(state[k].shape != states[0][k].shape for k in names):
+            raise ValueError(f"{model} does not have the weights of {models[0]}")
+    average = {}
+    for k in sorted(names):
+        total = states[0][k].float()
+        for state in states[1:]:
+            total = total + state[k].float()
+        average[k] = (total / len(states)).to(states[0][k].dtype).contiguous()
+    out.mkdir(parents=True, exist_ok=True)
+    save_file(average, out / "model.safetensors", metadata={"format": "pt"})
+    (out / "model.safetensors").chmod(0o644)
+    for name in ("config.json", *TOKENIZER_FILES):
+        if (models[0] / name).exists() and models[0].resolve() != out.resolve():
+            shutil.copyfile(models[0] / name, out / name)
+    (out / "averaged.json").write_text(json.dumps({"averaged": sources}, indent=2) + "\n")
+    return out
+
+
 def _plan_key(cfg: TrainConfig) -> dict[str, Any]:
     keys = [
         "train_file",

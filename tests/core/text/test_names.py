@@ -1,0 +1,75 @@
+"""A sentence that names the question's place only as another place ("New France")."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.text.names import names_another_place, question_names
+
+
+def test_the_question_names_skip_its_first_word() -> None:
+    assert question_names("What is the capital of France?") == ["France"]
+    assert question_names("Paris is the capital of which country?") == []
+    assert question_names("When did the Duke of York visit New York City?") == [
+        "Duke",
+        "York",
+        "New York City",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence"),
+    [
+        (
+            "What is the capital of France?",
+            "Loudoun planned one major operation for 1757: an attack on New France's capital, "
+            "Quebec.",
+        ),
+        (
+            "Which city blocks Charleston for expanding down the peninsula?",
+            "West of the Ashley River, North Charleston blocks any expansion.",
+        ),
+        ("Which state's capital is Charleston in Virginia?", "Charleston, West Virginia."),
+    ],
+)
+def test_a_sentence_about_another_place_of_that_name_is_flagged(
+    question: str, sentence: str
+) -> None:
+    assert names_another_place(question, sentence)
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence"),
+    [
+        # the place itself is named as well
+        (
+            "What is the capital of France?",
+            "France ceded New France to Britain; Paris stayed the capital of France.",
+        ),
+        # the question asks about the other place itself
+        (
+            "What was the capital of New France?",
+            "An attack on New France's capital, Quebec.",
+        ),
+        # the sentence does not name the place at all: no evidence either way
+        ("What is the capital of France?", "Its capital is Paris."),
+        # titles name the same person or place
+        ("When did George die?", "King George died in 1820."),
+        ("How deep is Geneva?", "Lake Geneva is 310 m deep."),
+        # a compass word elsewhere in the sentence
+        ("Where is Virginia?", "Virginia lies south of West Point."),
+        # a word that only ends in a prefix is no prefix
+        ("Where is York?", "Renew York's charter."),
+    ],
+)
+def test_other_sentences_are_not_flagged(question: str, sentence: str) -> None:
+    assert not names_another_place(question, sentence)
+
+
+def test_the_other_place_may_be_the_answer_itself() -> None:
+    question = "Which city blocks Charleston for expanding up the peninsula?"
+    sentence = "North Charleston blocks any expansion up the peninsula."
+    answer = (0, len("North Charleston"))
+    assert not names_another_place(question, sentence, answer)
+    # an answer elsewhere in that sentence is read about North Charleston
+    assert names_another_place(question, sentence, (sentence.index("any"), len(sentence) - 1))
