@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from core.text.answer_checks import cannot_answer
 from core.text.names import names_another_place
 from core.text.sentences import split_sentences
 from core.text.words import content_words
@@ -443,7 +444,7 @@ class Engine:
             for a, (title, _) in self.store.article_refs(h.article_id for h in passages).items()
         }
         read, spans = self.cascade.read(question, passages, titles)
-        spans = [s for s in spans if not _names_another_place(question, s, read, titles)]
+        spans = [s for s in spans if not _cannot_answer(question, s, read, titles)]
         return hits, read, spans
 
     def _read_in_turn(
@@ -638,22 +639,21 @@ class Engine:
         return self.store.counts()
 
 
-def _names_another_place(
-    question: str, span: Span, read: Sequence[Hit], titles: dict[str, str]
-) -> bool:
-    """The span's sentence names the question's place only as another one ("New France" for
-    France): the span answers a question about that other place, not this one."""
+def _cannot_answer(question: str, span: Span, read: Sequence[Hit], titles: dict[str, str]) -> bool:
+    """The span is no answer to the question whatever its passage says: a word the question
+    already says, no year for "which year", or read in a sentence about another place of the
+    question's place's name ("New France" for France)."""
     hit = read[span.passage_index]
     if span.field == "title":
-        return names_another_place(question, titles.get(hit.article_id, ""), (span.start, span.end))
-    sentences = derived.sentences(hit.text)
-    first = next((s for s in sentences if s.end > span.start), None)
-    last = next((s for s in reversed(sentences) if s.start < span.end), None)
-    if first is None or last is None:
-        return False
-    start = min(first.start, span.start)
-    return names_another_place(
-        question,
-        hit.text[start : max(last.end, span.end)],
-        (span.start - start, span.end - start),
+        sentence, start = titles.get(hit.article_id, ""), 0
+    else:
+        sentences = derived.sentences(hit.text)
+        first = next((s for s in sentences if s.end > span.start), None)
+        last = next((s for s in reversed(sentences) if s.start < span.end), None)
+        start = min(first.start if first else span.start, span.start)
+        end = max(last.end if last else span.end, span.end)
+        sentence = hit.text[start:end]
+    answer = sentence[span.start - start : span.end - start]
+    return cannot_answer(question, answer) or names_another_place(
+        question, sentence, (span.start - start, span.end - start)
     )

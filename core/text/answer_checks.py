@@ -1,0 +1,42 @@
+"""Spans that cannot answer the question whatever the passage says.
+
+- **Not a year** for "In which year ...?": an answer with no digit ("June", "October") names
+  no year. The reader picks such a span when the passage has the event but not its year.
+- **The question's own words**: a span that the question already says ("... at the 2005 Paris
+  Air Show. In which year did ...?" answered "2005") tells the asker nothing. Questions that
+  offer a choice ("Denver or Carolina?") are answered by one of their own words, so they are
+  left alone.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+
+_YEAR_QUESTION = re.compile(r"\b(?:what|which)\s+year\b", re.IGNORECASE)
+_CHOICE = re.compile(r"\bor\b", re.IGNORECASE)
+_ARTICLES = re.compile(r"\b(?:a|an|the)\b")
+_PUNCTUATION = str.maketrans("", "", string.punctuation)
+
+
+def _normalised(text: str) -> str:
+    """Lower case, without punctuation, articles or repeated spaces (SQuAD's normalisation)."""
+    return " ".join(_ARTICLES.sub(" ", text.lower().translate(_PUNCTUATION)).split())
+
+
+def not_a_year(question: str, answer: str) -> bool:
+    """The question asks for a year and ``answer`` holds no digit."""
+    return bool(_YEAR_QUESTION.search(question)) and not any(c.isdigit() for c in answer)
+
+
+def repeats_the_question(question: str, answer: str) -> bool:
+    """``answer`` is words the question already says (and the question offers no choice)."""
+    if _CHOICE.search(question):
+        return False
+    said, asked = _normalised(answer), _normalised(question)
+    return bool(said) and re.search(rf"(?<!\w){re.escape(said)}(?!\w)", asked) is not None
+
+
+def cannot_answer(question: str, answer: str) -> bool:
+    """The span ``answer`` is no answer to ``question`` (see the module docstring)."""
+    return not_a_year(question, answer) or repeats_the_question(question, answer)
