@@ -14,22 +14,16 @@ quote, and which of two differing answers comes from the newer article.
 
 from __future__ import annotations
 
-import string
 from collections.abc import Mapping, Sequence
 
+from core.text.words import normalize_answer
 from qa.links import text_fragment_link
 from qa.types import Answer
 
-_PUNCTUATION = str.maketrans("", "", string.punctuation)
-
 
 def _same_answer(a: str, b: str) -> bool:
-    """Whether two answer spans say the same (case, punctuation and spacing aside)."""
-
-    def norm(text: str) -> str:
-        return " ".join(text.casefold().translate(_PUNCTUATION).split())
-
-    return norm(a) == norm(b)
+    """Whether two answer spans say the same (case, punctuation, articles and spacing aside)."""
+    return normalize_answer(a) == normalize_answer(b)
 
 
 def is_newer(published: str, other: str) -> bool:

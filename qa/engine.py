@@ -23,9 +23,8 @@ from indexer.dates import DateError, date_bounds
 from indexer.load import LoadError
 from indexer.pipeline import AddReport, Indexer
 from indexer.stores.base import ArticleSummary, IndexDamagedError, IndexMismatchError, is_disk_full
-from qa import derived
 from qa.annotate import annotate
-from qa.answer import build_answers
+from qa.answer import build_answers, quote_bounds
 from qa.confidence import Confidence, load_confidence
 from qa.read.base import Reader, Span
 from qa.read.cascade import ReadCascade
@@ -647,11 +646,7 @@ def _cannot_answer(question: str, span: Span, read: Sequence[Hit], titles: dict[
     if span.field == "title":
         sentence, start = titles.get(hit.article_id, ""), 0
     else:
-        sentences = derived.sentences(hit.text)
-        first = next((s for s in sentences if s.end > span.start), None)
-        last = next((s for s in reversed(sentences) if s.start < span.end), None)
-        start = min(first.start if first else span.start, span.start)
-        end = max(last.end if last else span.end, span.end)
+        start, end = quote_bounds(hit.text, span.start, span.end)
         sentence = hit.text[start:end]
     answer = sentence[span.start - start : span.end - start]
     return cannot_answer(question, answer) or names_another_place(

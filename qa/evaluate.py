@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 import statistics
-import string
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -28,20 +26,12 @@ from rich.progress import track
 from rich.table import Table
 
 from core.cli import IndexOption, console, settings_for
+from core.text.words import normalize_answer
 from qa.confidence import reliability
 from qa.retrieve import Hit
 from qa.types import AskResult
 
 app = typer.Typer(add_completion=False)
-
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCT = set(string.punctuation)
-
-
-def normalize_answer(text: str) -> str:
-    """SQuAD v1.1's official normalisation: lower, strip punctuation and articles, fold spaces."""
-    text = "".join(ch for ch in text.lower() if ch not in _PUNCT)
-    return " ".join(_ARTICLES.sub(" ", text).split())
 
 
 def f1_score(prediction: str, gold: str) -> float:

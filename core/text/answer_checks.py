@@ -11,17 +11,11 @@
 from __future__ import annotations
 
 import re
-import string
+
+from core.text.words import normalize_answer
 
 _YEAR_QUESTION = re.compile(r"\b(?:what|which)\s+year\b", re.IGNORECASE)
 _CHOICE = re.compile(r"\bor\b", re.IGNORECASE)
-_ARTICLES = re.compile(r"\b(?:a|an|the)\b")
-_PUNCTUATION = str.maketrans("", "", string.punctuation)
-
-
-def _normalised(text: str) -> str:
-    """Lower case, without punctuation, articles or repeated spaces (SQuAD's normalisation)."""
-    return " ".join(_ARTICLES.sub(" ", text.lower().translate(_PUNCTUATION)).split())
 
 
 def not_a_year(question: str, answer: str) -> bool:
@@ -33,7 +27,7 @@ def repeats_the_question(question: str, answer: str) -> bool:
     """``answer`` is words the question already says (and the question offers no choice)."""
     if _CHOICE.search(question):
         return False
-    said, asked = _normalised(answer), _normalised(question)
+    said, asked = normalize_answer(answer), normalize_answer(question)
     return bool(said) and re.search(rf"(?<!\w){re.escape(said)}(?!\w)", asked) is not None
 
 

@@ -7,6 +7,7 @@ question matches the same word in the (ftfy-cleaned, NFC) articles.
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
 
 # Function words carry no evidence for BM25, and make FTS5 OR-queries match everything.
@@ -21,6 +22,8 @@ will with would you your yours
 """
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 _WORD = re.compile(r"\w+", re.UNICODE)
+_ARTICLES = re.compile(r"\b(?:a|an|the)\b")
+_PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
 def words(text: str) -> list[str]:
@@ -35,3 +38,9 @@ def content_words(text: str) -> list[str]:
         if word not in STOPWORDS and word not in seen:
             seen[word] = None
     return list(seen)
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD v1.1's official answer normalisation: lower case, without punctuation, articles
+    or repeated spaces."""
+    return " ".join(_ARTICLES.sub(" ", text.lower().translate(_PUNCTUATION)).split())
