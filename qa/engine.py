@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from core.text.answer_checks import cannot_answer
-from core.text.names import names_another_place
+from core.text.names import names_another_place, takes_the_names_place
 from core.text.sentences import split_sentences
 from core.text.words import content_words
 from indexer.dates import DateError, date_bounds
@@ -640,8 +640,9 @@ class Engine:
 
 def _cannot_answer(question: str, span: Span, read: Sequence[Hit], titles: dict[str, str]) -> bool:
     """The span is no answer to the question whatever its passage says: a word the question
-    already says, no year for "which year", or read in a sentence about another place of the
-    question's place's name ("New France" for France)."""
+    already says, no year for "which year", read in a sentence about another place of the
+    question's place's name ("New France" for France), or a name standing where the question
+    has its own ("capital of the Grand Duchy of Warsaw" for "capital of France")."""
     hit = read[span.passage_index]
     if span.field == "title":
         sentence, start = titles.get(hit.article_id, ""), 0
@@ -649,6 +650,9 @@ def _cannot_answer(question: str, span: Span, read: Sequence[Hit], titles: dict[
         start, end = quote_bounds(hit.text, span.start, span.end)
         sentence = hit.text[start:end]
     answer = sentence[span.start - start : span.end - start]
-    return cannot_answer(question, answer) or names_another_place(
-        question, sentence, (span.start - start, span.end - start)
+    within = (span.start - start, span.end - start)
+    return (
+        cannot_answer(question, answer)
+        or names_another_place(question, sentence, within)
+        or takes_the_names_place(question, sentence, within)
     )

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 
+from core.text.words import STOPWORDS, words
+
 # Words that, capitalised before a place's name, make it another place.
 OTHER_PLACE_PREFIXES = (
     "New",
@@ -30,6 +32,12 @@ OTHER_PLACE_PREFIXES = (
 _PREFIX = "(?:" + "|".join(OTHER_PLACE_PREFIXES) + ")"
 _PREFIX_BEFORE = re.compile(rf"(?<![\w-]){_PREFIX}\s+$")
 _NAME = re.compile(r"[A-Z][\w-]*(?:\s+[A-Z][\w-]*)*")
+_ARTICLES = frozenset(("a", "an", "the"))
+# Questions that name one thing to ask for its peers or for a place inside it.
+_PEER = re.compile(
+    r"^\s*where\b|\b(?:other|others|along with|besides|apart from|aside from|as well as)\b",
+    re.IGNORECASE,
+)
 
 
 def question_names(question: str) -> list[str]:
@@ -57,5 +65,38 @@ def names_another_place(
             if answer is None or not (answer[0] < m.end() and start < answer[1]):
                 mentions.append(prefix is not None)
         if mentions and all(mentions):
+            return True
+    return False
+
+
+def _lead_in(text: str) -> list[str]:
+    """The two words that end ``text``, articles aside ("capital of" for "the capital of the")."""
+    return [w for w in words(text)[-4:] if w not in _ARTICLES][-2:]
+
+
+def takes_the_names_place(question: str, sentence: str, answer: tuple[int, int]) -> bool:
+    """True when the ``answer`` span (offsets in ``sentence``) follows the same two words as
+    one of the question's names, and is not that name: it fills the question's own slot with
+    another name ("What is the capital of France?" read in "... capital of the Grand Duchy of
+    Warsaw": the span names what the place is the capital *of*). Only a name (capitalised, no
+    digit) swaps for a name: "a base price of US$ 999" answers "What was the base price of the
+    MacBook Air?".
+    The two words must hold a content word ("of the" alone says nothing of the slot), and
+    questions that ask for a peer of their name ("Along with X, what ...", "other") or a place
+    inside it ("Where ... in Montana?") are left alone.
+    """
+    said_text = sentence[answer[0] : answer[1]]
+    is_name = said_text[:1].isupper() and not any(c.isdigit() for c in said_text)
+    if not is_name or _PEER.search(question):
+        return False
+    before = _lead_in(sentence[: answer[0]])
+    said = " ".join(words(said_text))
+    for m in _NAME.finditer(question):
+        if m.start() == 0:
+            continue
+        lead = _lead_in(question[: m.start()])
+        if len(lead) < 2 or all(w in STOPWORDS for w in lead) or lead != before:
+            continue
+        if " ".join(words(m.group())) not in said:
             return True
     return False

@@ -77,12 +77,13 @@ def test_a_topical_question_the_articles_do_not_answer_is_never_shown_as_likely(
 
 
 @pytest.mark.slow
-def test_a_sentence_about_new_france_answers_no_question_about_france(
+def test_the_capital_of_france_is_not_found_in_the_demo_articles(
     demo_engine,  # noqa: ANN001
 ) -> None:
+    # Nor does "the capital of the Grand Duchy of Warsaw, a puppet state of the First French
+    # Empire": the question's own slot, filled with another name.
     result = demo_engine.ask("What is the capital of France?", k=5)
-    assert all(a.text != "Quebec" for a in result.answers)
-    assert not result.found or result.answers[0].score < 0.3
+    assert not result.found
     # asked about New France itself, the same sentence answers
     about = demo_engine.ask("What was the capital of New France?")
     assert about.found and about.answers[0].text == "Quebec"

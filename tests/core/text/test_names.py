@@ -1,10 +1,11 @@
-"""A sentence that names the question's place only as another place ("New France")."""
+"""A sentence that names the question's place only as another place ("New France"), and a
+span that stands where the question has its own name."""
 
 from __future__ import annotations
 
 import pytest
 
-from core.text.names import names_another_place, question_names
+from core.text.names import names_another_place, question_names, takes_the_names_place
 
 
 def test_the_question_names_skip_its_first_word() -> None:
@@ -73,3 +74,55 @@ def test_the_other_place_may_be_the_answer_itself() -> None:
     assert not names_another_place(question, sentence, answer)
     # an answer elsewhere in that sentence is read about North Charleston
     assert names_another_place(question, sentence, (sentence.index("any"), len(sentence) - 1))
+
+
+WARSAW = (
+    "In 1806 the city became the official capital of the Grand Duchy of Warsaw, a puppet state "
+    "of the First French Empire."
+)
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "answer", "flagged"),
+    [
+        # the span fills the question's "capital of ___" with another name
+        ("What is the capital of France?", WARSAW, "Grand Duchy of Warsaw", True),
+        (
+            "Who is the president of Poland?",
+            "He was the president of Lithuania.",
+            "Lithuania",
+            True,
+        ),
+        # the span is the capital, or holds the question's name
+        ("What is the capital of France?", "Paris is the capital of France.", "Paris", False),
+        (
+            "What was the capital of the Grand Duchy?",
+            WARSAW,
+            "Grand Duchy of Warsaw",
+            False,
+        ),
+        # a value, not a name: "a GDP of $390 billion"
+        ("What is the GDP of Mexico City?", "It had a GDP of $390 billion.", "$390 billion", False),
+        ("What was the price of the MacBook Air?", "A base price of US$ 999.", "US$ 999", False),
+        # two function words say nothing of the slot
+        ("Who was in the Beatles?", "He was in the Rolling Stones.", "Rolling Stones", False),
+        # asked for a peer of the name, or a place inside it
+        (
+            "Along with the Late Middle Ages, what are the other periods?",
+            "It is one of three periods, along with the Early Middle Ages.",
+            "Early Middle Ages",
+            False,
+        ),
+        (
+            "Where were air bases built in Montana?",
+            "Air bases were built in Great Falls.",
+            "Great Falls",
+            False,
+        ),
+    ],
+)
+def test_a_name_standing_in_the_questions_slot_is_flagged(
+    question: str, sentence: str, answer: str, flagged: bool
+) -> None:
+    start = sentence.index(answer)
+    assert takes_the_names_place(question, sentence, (start, start + len(answer))) is flagged
