@@ -7,7 +7,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from core.text.answer_checks import cannot_answer
+from core.text.answer_checks import cannot_answer, names_a_year, reported_before
 from core.text.names import names_another_place, takes_the_names_place
 from core.text.sentences import split_sentences
 from core.text.words import content_words
@@ -443,7 +443,10 @@ class Engine:
             for a, (title, _) in self.store.article_refs(h.article_id for h in passages).items()
         }
         read, spans = self.cascade.read(question, passages, titles)
-        spans = [s for s in spans if not _cannot_answer(question, s, read, titles)]
+        published = (
+            self.store.article_dates({h.article_id for h in read}) if names_a_year(question) else {}
+        )
+        spans = [s for s in spans if not _cannot_answer(question, s, read, titles, published)]
         return hits, read, spans
 
     def _read_in_turn(
@@ -638,11 +641,18 @@ class Engine:
         return self.store.counts()
 
 
-def _cannot_answer(question: str, span: Span, read: Sequence[Hit], titles: dict[str, str]) -> bool:
+def _cannot_answer(
+    question: str,
+    span: Span,
+    read: Sequence[Hit],
+    titles: dict[str, str],
+    published: Mapping[str, str | None],
+) -> bool:
     """The span is no answer to the question whatever its passage says: a word the question
     already says, no year for "which year", read in a sentence about another place of the
-    question's place's name ("New France" for France), or a name standing where the question
-    has its own ("capital of the Grand Duchy of Warsaw" for "capital of France")."""
+    question's place's name ("New France" for France), a name standing where the question
+    has its own ("capital of the Grand Duchy of Warsaw" for "capital of France"), or read in
+    an article published before the year the question asks about."""
     hit = read[span.passage_index]
     if span.field == "title":
         sentence, start = titles.get(hit.article_id, ""), 0
@@ -655,4 +665,5 @@ def _cannot_answer(question: str, span: Span, read: Sequence[Hit], titles: dict[
         cannot_answer(question, answer)
         or names_another_place(question, sentence, within)
         or takes_the_names_place(question, sentence, within)
+        or reported_before(question, sentence, published.get(hit.article_id))
     )

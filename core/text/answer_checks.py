@@ -6,6 +6,10 @@
   Air Show. In which year did ...?" answered "2005") tells the asker nothing. Questions that
   offer a choice ("Denver or Carolina?") are answered by one of their own words, so they are
   left alone.
+- **Reported before it happened**: a question about a year after the article was published
+  ("... the earthquake that devastated Nepal in April 2015?" read in a 2011 article on another
+  earthquake) is not answered by that article, unless the answer's sentence names that year
+  itself (a plan or schedule: "deliveries are due in 2014").
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from core.text.words import normalize_answer
 
 _YEAR_QUESTION = re.compile(r"\b(?:what|which)\s+year\b", re.IGNORECASE)
 _CHOICE = re.compile(r"\bor\b", re.IGNORECASE)
+# A year as a word of its own: not inside "$2015", "2015%", "1,2015" or "2015.5".
+_YEAR = re.compile(r"(?<![\w$.,])(1[5-9]\d\d|20\d\d)(?![\w%])")
 
 
 def not_a_year(question: str, answer: str) -> bool:
@@ -29,6 +35,22 @@ def repeats_the_question(question: str, answer: str) -> bool:
         return False
     said, asked = normalize_answer(answer), normalize_answer(question)
     return bool(said) and re.search(rf"(?<!\w){re.escape(said)}(?!\w)", asked) is not None
+
+
+def names_a_year(text: str) -> bool:
+    """Whether ``text`` holds a year (1500-2099) as a word of its own."""
+    return _YEAR.search(text) is not None
+
+
+def reported_before(question: str, sentence: str, published: str | None) -> bool:
+    """The question names a year after ``published`` (the article's ISO date; None: unknown)
+    that the answer's ``sentence`` does not name."""
+    if not published or not published[:4].isdigit():
+        return False
+    return any(
+        int(year) > int(published[:4]) and year not in _YEAR.findall(sentence)
+        for year in _YEAR.findall(question)
+    )
 
 
 def cannot_answer(question: str, answer: str) -> bool:

@@ -1,10 +1,10 @@
 """JSON Lines (``.jsonl``): one article a line, ``{"id", "title", "url", "text", "published",
-...}`` (``published``: an ISO 8601 date, optional), each made an article by
-:func:`~indexer.load.record.article_from_record`, as ``POST /api/articles`` does: the text is
-only repaired, never reflowed, so prepared text and offsets that come with it
-(``paragraph_spans``) stay valid; other keys go to ``meta``. A line without an id or URL is
-``<file id>-<line>``. A bad line is reported with its number; the other lines are still
-loaded."""
+...}`` (``published``: an ISO 8601 date, optional; an ISO 8601 ``date`` stands for it), each
+made an article by :func:`~indexer.load.record.article_from_record`, as ``POST /api/articles``
+does: the text is only repaired, never reflowed, so prepared text and offsets that come
+with it (``paragraph_spans``) stay valid; other keys go to ``meta``. A line without an id or
+URL is ``<file id>-<line>``. A bad line is reported with its number; the other lines are
+still loaded."""
 
 from __future__ import annotations
 

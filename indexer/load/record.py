@@ -3,7 +3,8 @@ both build their articles here, so an article gets the same stored text, id and 
 it arrives.
 
 A record is a mapping ``{"id"?, "title"?, "url"?, "text", "published"?, "meta"?, ...}``; keys
-it does not name go to ``meta`` (a nested ``"meta"`` object is merged first). Its text is
+it does not name go to ``meta`` (a nested ``"meta"`` object is merged first). Without
+``published``, an ISO 8601 ``"date"`` is the publish date. Its text is
 prepared by whoever sent it, so it is only *repaired* (:func:`~core.text.clean.repair_text`:
 mojibake, newline styles, control characters), never reflowed: text that needs no repair is
 stored byte for byte, and offsets the sender holds into it stay valid. (Files and web pages
@@ -62,6 +63,8 @@ def article_from_record(
         published = normalize_published(published) if published else None
     except DateError as e:
         raise LoadProblem(f'"published": {e}') from None
+    if published is None:
+        published = _date_alias(rest)
     meta: dict[str, Any] = {}
     if isinstance(rest.get("meta"), dict):
         meta.update(rest.pop("meta"))  # our own export format nests meta
@@ -86,6 +89,20 @@ def article_from_record(
         source=source,
         published=published,
     )
+
+
+def _date_alias(rest: dict[str, Any]) -> str | None:
+    """The publish date from a ``"date"`` key (scraped news often names it so), taken out of
+    ``rest`` when it is ISO 8601; any other value stays in meta as it was."""
+    value = rest.get("date")
+    if not isinstance(value, str):
+        return None
+    try:
+        published = normalize_published(value)
+    except DateError:
+        return None
+    del rest["date"]
+    return published
 
 
 def article_id_for_url(url: str) -> str:

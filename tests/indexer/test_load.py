@@ -349,6 +349,20 @@ def test_jsonl_published_field(tmp_path: Path) -> None:
     assert isinstance(e, LoadError) and "ISO 8601 date string" in e.message
 
 
+def test_jsonl_iso_date_field_is_the_publish_date(tmp_path: Path) -> None:
+    path = tmp_path / "scraped.jsonl"
+    lines = [
+        {"id": "a", "text": "Alpha.", "date": "2015-09-12"},
+        {"id": "b", "text": "Beta.", "date": "03-02-2009"},  # not ISO: kept as it was
+        {"id": "c", "text": "Gamma.", "published": "2016-01-01", "date": "2015-09-12"},
+    ]
+    path.write_text("\n".join(json.dumps(line) for line in lines), encoding="utf-8")
+    a, b, c = load_path(path)
+    assert (a.published, "date" in a.meta) == ("2015-09-12", False)
+    assert (b.published, b.meta["date"]) == (None, "03-02-2009")
+    assert (c.published, c.meta["date"]) == ("2016-01-01", "2015-09-12")
+
+
 def test_jsonl_line_over_the_limit(tmp_path: Path) -> None:
     path = tmp_path / "big.jsonl"
     small = json.dumps({"id": "s", "text": "small"})

@@ -1,4 +1,5 @@
-"""Spans that cannot answer the question: no year for "which year", the question's own words."""
+"""Spans that cannot answer the question: no year for "which year", the question's own words,
+an article published before the year asked about."""
 
 from __future__ import annotations
 
@@ -6,7 +7,12 @@ from collections.abc import Callable
 
 import pytest
 
-from core.text.answer_checks import cannot_answer, not_a_year, repeats_the_question
+from core.text.answer_checks import (
+    cannot_answer,
+    not_a_year,
+    repeats_the_question,
+    reported_before,
+)
 
 AIR_SHOW = (
     "Qatar Airways ordered A350s at the 2005 Paris Air Show. In which year did the first one "
@@ -40,3 +46,32 @@ def test_a_span_of_the_wrong_kind_is_flagged(
 ) -> None:
     assert check(question, answer) is flagged
     assert cannot_answer(question, answer) is flagged
+
+
+NEPAL = "What was the magnitude of the earthquake that devastated Nepal in April 2015?"
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "published", "flagged"),
+    [
+        (NEPAL, "It followed the massive 9.0 magnitude earthquake.", "2011-03-17", True),
+        (NEPAL, "A magnitude 7.8 earthquake struck Nepal.", "2015-04-25", False),
+        (NEPAL, "A magnitude 7.8 earthquake struck Nepal.", "2016-01-02", False),
+        # the sentence names the year itself: a plan, a schedule
+        (
+            "When were the Dreamliners ordered in 2007 due to be delivered in 2014?",
+            "Deliveries are due in 2014.",
+            "2007-06-01",
+            False,
+        ),
+        # an article with no date, or a question with no year
+        (NEPAL, "It followed the massive 9.0 magnitude earthquake.", None, False),
+        ("What was the magnitude?", "A 9.0 magnitude earthquake.", "2011-03-17", False),
+        # money and shares are not years
+        ("Who paid $2015 for it?", "Smith paid for it.", "2011-03-17", False),
+    ],
+)
+def test_an_article_published_before_the_year_asked_about_is_flagged(
+    question: str, sentence: str, published: str | None, flagged: bool
+) -> None:
+    assert reported_before(question, sentence, published) is flagged
