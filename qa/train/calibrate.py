@@ -16,8 +16,8 @@ indexed on its own and asked three kinds of questions:
 The order is a logistic over the span signals, fitted on every span of the answerable
 questions; the confidence a logistic over the best span's signals, fitted on the best answers
 of the answerable and out-of-corpus questions (see :func:`fit`); the threshold the one with
-the most decisions right (abstentions on the wrong kinds minus twice the false abstains),
-false abstains at most ``max_false_abstain``.
+the most decisions right (abstentions on the wrong kinds minus the false abstains), false
+abstains at most ``max_false_abstain``.
 Everything is reported cross-fitted (fit on one half, scored on the other) before the final
 fit on both halves.
 """
@@ -41,7 +41,7 @@ from qa.confidence import SPAN_FEATURES, Confidence, confidence_file, reliabilit
 from qa.evaluate import f1_score
 from qa.train.reader import display_title, is_holdout_title
 
-FALSE_ABSTAIN_COST = 2.0
+FALSE_ABSTAIN_COST = 1.0
 KINDS = ("answerable", "unanswerable", "out_of_corpus", "topical")
 
 
@@ -86,8 +86,9 @@ def choose_threshold(
     none (``y == 0``) minus ``false_abstain_cost`` x false abstains (``y == 1`` under it),
     among those that keep false abstains at most ``max_false_abstain``.
 
-    A false abstain costs twice a shown wrong answer: it withholds an answer the articles
-    hold, while a wrong answer still shows its source and its low score.
+    A false abstain costs as much as a wrong answer shown: one withholds an answer the
+    articles hold, the other shows one they do not (with its source and its low score). The
+    cap bounds the first, however many of the second it saves.
     """
     candidates = np.unique(np.r_[p, 0.0])
     abstain = (p[y == 0][None, :] < candidates[:, None]).mean(1)

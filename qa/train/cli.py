@@ -338,7 +338,7 @@ def calibrate_cmd(
     ] = 30,
     max_false_abstain: Annotated[
         float, typer.Option(help="Cap on answerable questions that get 'not found'.")
-    ] = 0.05,
+    ] = 0.04,
     work: Annotated[
         Path, typer.Option(help="Scratch folder: the two half indexes and cached features.")
     ] = Path(".calibration"),
