@@ -47,9 +47,9 @@ def reported_before(question: str, sentence: str, published: str | None) -> bool
     that the answer's ``sentence`` does not name."""
     if not published or not published[:4].isdigit():
         return False
+    named = set(_YEAR.findall(sentence))
     return any(
-        int(year) > int(published[:4]) and year not in _YEAR.findall(sentence)
-        for year in _YEAR.findall(question)
+        int(year) > int(published[:4]) and year not in named for year in _YEAR.findall(question)
     )
 
 

@@ -43,7 +43,11 @@ _PEER = re.compile(
 def question_names(question: str) -> list[str]:
     """Runs of capitalised words in ``question``, but for the one that opens it (any first
     word is capitalised: "What", "Paris")."""
-    return [m.group() for m in _NAME.finditer(question) if m.start() > 0]
+    return [m.group() for m in _name_matches(question)]
+
+
+def _name_matches(question: str) -> list[re.Match[str]]:
+    return [m for m in _NAME.finditer(question) if m.start() > 0]
 
 
 def names_another_place(
@@ -91,9 +95,7 @@ def takes_the_names_place(question: str, sentence: str, answer: tuple[int, int])
         return False
     before = _lead_in(sentence[: answer[0]])
     said = " ".join(words(said_text))
-    for m in _NAME.finditer(question):
-        if m.start() == 0:
-            continue
+    for m in _name_matches(question):
         lead = _lead_in(question[: m.start()])
         if len(lead) < 2 or all(w in STOPWORDS for w in lead) or lead != before:
             continue
