@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from core.text.answer_checks import cannot_answer, names_a_year, reported_before
+from core.text.answer_checks import asks_for_a_year, cannot_answer, foretold, reported_before
 from core.text.names import names_another_place, takes_the_names_place
 from core.text.sentences import split_sentences
 from core.text.words import content_words
@@ -443,9 +443,8 @@ class Engine:
             for a, (title, _) in self.store.article_refs(h.article_id for h in passages).items()
         }
         read, spans = self.cascade.read(question, passages, titles)
-        published = (
-            self.store.article_dates({h.article_id for h in read}) if names_a_year(question) else {}
-        )
+        dated = asks_for_a_year(question)
+        published = self.store.article_dates({h.article_id for h in read}) if dated else {}
         spans = [s for s in spans if not _cannot_answer(question, s, read, titles, published)]
         return hits, read, spans
 
@@ -651,8 +650,9 @@ def _cannot_answer(
     """The span is no answer to the question whatever its passage says: a word the question
     already says, no year for "which year", read in a sentence about another place of the
     question's place's name ("New France" for France), a name standing where the question
-    has its own ("capital of the Grand Duchy of Warsaw" for "capital of France"), or read in
-    an article published before the year the question asks about."""
+    has its own ("capital of the Grand Duchy of Warsaw" for "capital of France"), read in
+    an article published before the year the question asks about, or a year the article
+    expected ("In which year did ...?" answered by a year after it was published)."""
     hit = read[span.passage_index]
     if span.field == "title":
         sentence, start = titles.get(hit.article_id, ""), 0
@@ -666,4 +666,5 @@ def _cannot_answer(
         or names_another_place(question, sentence, within)
         or takes_the_names_place(question, sentence, within)
         or reported_before(question, sentence, published.get(hit.article_id))
+        or foretold(question, answer, published.get(hit.article_id))
     )

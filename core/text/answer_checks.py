@@ -2,6 +2,8 @@
 
 - **Not a year** for "In which year ...?": an answer with no digit ("June", "October") names
   no year. The reader picks such a span when the passage has the event but not its year.
+  **Not a month** for "In which month ...?": an answer with no month name ("1984"); a name
+  of its own may be another calendar's month ("Ramadan").
 - **The question's own words**: a span that the question already says ("... at the 2005 Paris
   Air Show. In which year did ...?" answered "2005") tells the asker nothing. Questions that
   offer a choice ("Denver or Carolina?") are answered by one of their own words, so they are
@@ -10,6 +12,10 @@
   ("... the earthquake that devastated Nepal in April 2015?" read in a 2011 article on another
   earthquake) is not answered by that article, unless the answer's sentence names that year
   itself (a plan or schedule: "deliveries are due in 2014").
+- **Foretold, not reported**: "In which year did ...?" asks what happened, and a year after
+  the article was published is what it expected ("plans to commence A380 operations in April
+  2007", read in 2005): the article cannot say whether it came to pass. A question about
+  what was expected ("due", "planned", "scheduled") is answered by the expected year.
 """
 
 from __future__ import annotations
@@ -19,6 +25,17 @@ import re
 from core.text.words import normalize_answer
 
 _YEAR_QUESTION = re.compile(r"\b(?:what|which)\s+year\b", re.IGNORECASE)
+_PAST_YEAR_QUESTION = re.compile(r"\b(?:what|which)\s+year\s+(?:did|was|were|had)\b", re.IGNORECASE)
+# ... unless it asks what was expected ("In which year was the plane due to be delivered?").
+_EXPECTED = re.compile(
+    r"\b(?:expect(?:s|ed|ing|ations?)?|due|plan(?:s|ned|ning)?|scheduled?|forecast(?:s|ed)?"
+    r"|predict(?:s|ed|ions?)?|projected|target(?:s|ed)?|intend(?:s|ed)?|aim(?:s|ed)?)\b",
+    re.IGNORECASE,
+)
+_MONTH_QUESTION = re.compile(r"\b(?:what|which)\s+month\b", re.IGNORECASE)
+_MONTH = re.compile(
+    r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)(?:[a-z]*)\b", re.IGNORECASE
+)
 _CHOICE = re.compile(r"\bor\b", re.IGNORECASE)
 # A year as a word of its own: not inside "$2015", "2015%", "1,2015" or "2015.5".
 _YEAR = re.compile(r"(?<![\w$.,])(1[5-9]\d\d|20\d\d)(?![\w%])")
@@ -29,12 +46,42 @@ def not_a_year(question: str, answer: str) -> bool:
     return bool(_YEAR_QUESTION.search(question)) and not any(c.isdigit() for c in answer)
 
 
+def not_a_month(question: str, answer: str) -> bool:
+    """The question asks for a month and ``answer`` names none (no month name, and no name of
+    its own such as "Ramadan")."""
+    return (
+        bool(_MONTH_QUESTION.search(question))
+        and not _MONTH.search(answer)
+        and not answer[:1].isupper()
+    )
+
+
 def repeats_the_question(question: str, answer: str) -> bool:
     """``answer`` is words the question already says (and the question offers no choice)."""
     if _CHOICE.search(question):
         return False
     said, asked = normalize_answer(answer), normalize_answer(question)
     return bool(said) and re.search(rf"(?<!\w){re.escape(said)}(?!\w)", asked) is not None
+
+
+def asks_for_a_year(question: str) -> bool:
+    """Whether ``question`` names a year or asks for one: the articles' dates may rule out
+    an answer (:func:`reported_before`, :func:`foretold`)."""
+    return names_a_year(question) or _YEAR_QUESTION.search(question) is not None
+
+
+def foretold(question: str, answer: str, published: str | None) -> bool:
+    """The question asks in the past tense for a year ("In which year did ...?"), not for what
+    was expected, and ``answer`` names one after ``published`` (the article's ISO date; None:
+    unknown)."""
+    if (
+        not published
+        or not published[:4].isdigit()
+        or not _PAST_YEAR_QUESTION.search(question)
+        or _EXPECTED.search(question)
+    ):
+        return False
+    return any(int(year) > int(published[:4]) for year in _YEAR.findall(answer))
 
 
 def names_a_year(text: str) -> bool:
@@ -55,4 +102,8 @@ def reported_before(question: str, sentence: str, published: str | None) -> bool
 
 def cannot_answer(question: str, answer: str) -> bool:
     """The span ``answer`` is no answer to ``question`` (see the module docstring)."""
-    return not_a_year(question, answer) or repeats_the_question(question, answer)
+    return (
+        not_a_year(question, answer)
+        or not_a_month(question, answer)
+        or repeats_the_question(question, answer)
+    )

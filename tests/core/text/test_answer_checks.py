@@ -1,5 +1,6 @@
-"""Spans that cannot answer the question: no year for "which year", the question's own words,
-an article published before the year asked about."""
+"""Spans that cannot answer the question: no year for "which year", no month for "which
+month", the question's own words, an article published before the year asked about, a year the
+article only expected."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from collections.abc import Callable
 import pytest
 
 from core.text.answer_checks import (
+    asks_for_a_year,
     cannot_answer,
+    foretold,
+    not_a_month,
     not_a_year,
     repeats_the_question,
     reported_before,
@@ -30,6 +34,13 @@ TERRACE = "What type of forested areas are on the highest terrace?"
         (not_a_year, "What year did the war end?", "the 1990s", False),
         (not_a_year, "In which month were the recorders recovered?", "June", False),
         (not_a_year, "When did the war end?", "soon after", False),
+        (not_a_month, "In which month and year did Apple reach $1 trillion?", "1984", True),
+        (not_a_month, "What month did the strike begin?", "the second week", True),
+        (not_a_month, "In which month and year did Apple reach $1 trillion?", "August 2018", False),
+        (not_a_month, "What month did the strike begin?", "Sept.", False),
+        # another calendar's month is a name of its own
+        (not_a_month, "Which month is designated for fasting?", "Ramadan", False),
+        (not_a_month, "In which year did the strike begin?", "1984", False),
         (repeats_the_question, AIR_SHOW, "2005", True),
         (repeats_the_question, TERRACE, "Forested", True),
         (repeats_the_question, TERRACE, "the forested", True),
@@ -63,3 +74,26 @@ def test_an_article_published_before_the_year_asked_about_is_flagged() -> None:
     # no year in the question: money and shares are not years
     assert not reported_before("What was the magnitude?", EARLIER_QUAKE, "2011-03-17")
     assert not reported_before("Who paid $2015 for it?", "Smith paid for it.", "2011-03-17")
+
+
+A380 = "In which year did Airbus announce that it would stop building the A380?"
+
+
+def test_a_year_the_article_only_expected_is_flagged() -> None:
+    # "Qantas plans to commence A380 operations starting in April 2007", read in 2005
+    assert foretold(A380, "April 2007", "2005-11-05")
+    assert foretold("What year was the plant closed?", "2011", "2009-06-05")  # not "planned"
+    # the year had come when the article was written, or the date is unknown
+    for published in ("2007-01-02", "2008-05-01", None, "undated"):
+        assert not foretold(A380, "April 2007", published)
+    # a question about what was expected, or in the future tense, is answered by that year
+    due = "In which year were the Dreamliners ordered by Aeroflot due to be delivered?"
+    assert not foretold(due, "2014", "2007-06-01")
+    assert not foretold("In which year will the line open?", "2014", "2007-06-01")
+    assert not foretold("Who announced it?", "Airbus in 2007", "2005-11-05")
+
+
+def test_questions_that_name_or_ask_for_a_year_use_the_articles_dates() -> None:
+    assert asks_for_a_year(A380)
+    assert asks_for_a_year(NEPAL)
+    assert not asks_for_a_year("What was the magnitude of the earthquake?")
