@@ -36,6 +36,7 @@ TERRACE = "What type of forested areas are on the highest terrace?"
         (not_a_year, "When did the war end?", "soon after", False),
         (not_a_month, "In which month and year did Apple reach $1 trillion?", "1984", True),
         (not_a_month, "What month did the strike begin?", "the second week", True),
+        (not_a_month, "What month did the strike begin?", "the marathon", True),
         (not_a_month, "In which month and year did Apple reach $1 trillion?", "August 2018", False),
         (not_a_month, "What month did the strike begin?", "Sept.", False),
         # another calendar's month is a name of its own
