@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from core.text.answer_checks import asks_for_a_year, cannot_answer, foretold, reported_before
+from core.text.answer_checks import (
+    asks_for_a_year,
+    cannot_answer,
+    foretold,
+    names_the_loser,
+    reported_before,
+)
 from core.text.names import names_another_place, takes_the_names_place
 from core.text.sentences import split_sentences
 from core.text.words import content_words
@@ -650,7 +656,8 @@ def _cannot_answer(
     """The span is no answer to the question whatever its passage says: a word the question
     already says, no year for "which year", read in a sentence about another place of the
     question's place's name ("New France" for France), a name standing where the question
-    has its own ("capital of the Grand Duchy of Warsaw" for "capital of France"), read in
+    has its own ("capital of the Grand Duchy of Warsaw" for "capital of France"), the side
+    that lost for "who won", read in
     an article published before the year the question asks about, or a year the article
     expected ("In which year did ...?" answered by a year after it was published)."""
     hit = read[span.passage_index]
@@ -665,6 +672,7 @@ def _cannot_answer(
         cannot_answer(question, answer)
         or names_another_place(question, sentence, within)
         or takes_the_names_place(question, sentence, within)
+        or names_the_loser(question, sentence, within)
         or reported_before(question, sentence, published.get(hit.article_id))
         or foretold(question, answer, published.get(hit.article_id))
     )

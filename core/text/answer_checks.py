@@ -12,6 +12,9 @@
   ("... the earthquake that devastated Nepal in April 2015?" read in a 2011 article on another
   earthquake) is not answered by that article, unless the answer's sentence names that year
   itself (a plan or schedule: "deliveries are due in 2014").
+- **The loser for the winner**: "Which team won ...?" (who, which/what ... won, beat,
+  defeated, was the winner) is not answered by a side the answer's sentence says lost: "...
+  beat Carolina", "a victory over Carolina", "Carolina, the favourite, lost".
 - **Foretold, not reported**: "In which year did ...?" asks what happened, and a year after
   the article was published is what it expected ("plans to commence A380 operations in April
   2007", read in 2005): the article cannot say whether it came to pass. A question about
@@ -39,6 +42,22 @@ _MONTH = re.compile(
     re.IGNORECASE,
 )
 _CHOICE = re.compile(r"\bor\b", re.IGNORECASE)
+# A question that asks for the winner: the asked-for side is the subject of the win.
+_WINNER_QUESTION = re.compile(
+    r"^\s*(?:who|(?:which|what)(?:\s+(?!(?:did|does|do|had|has|have)\b)[\w'-]+){1,3}?)\s+"
+    r"(?:won|wins|beat|defeated|was\s+the\s+winner|were\s+the\s+winners|"
+    r"(?:was|were|emerged)\s+victorious)\b",
+    re.IGNORECASE,
+)
+# A side that lost: what comes right after it, or right before it.
+_LOST_AFTER = re.compile(
+    r"^\s*(?:,[^,]*,\s*)?(?:lost|(?:was|were)\s+(?:defeated|beaten|eliminated)|fell\s+to)\b",
+    re.IGNORECASE,
+)
+_LOST_BEFORE = re.compile(
+    r"\b(?:defeated|defeating|beat|beating|(?:victory|win|won|triumph)\s+over)\s+(?:the\s+)?$",
+    re.IGNORECASE,
+)
 # A year as a word of its own: not inside "$2015", "2015%", "1,2015" or "2015.5".
 _YEAR = re.compile(r"(?<![\w$.,])(1[5-9]\d\d|20\d\d)(?![\w%])")
 
@@ -64,6 +83,15 @@ def repeats_the_question(question: str, answer: str) -> bool:
         return False
     said, asked = normalize_answer(answer), normalize_answer(question)
     return bool(said) and re.search(rf"(?<!\w){re.escape(said)}(?!\w)", asked) is not None
+
+
+def names_the_loser(question: str, sentence: str, answer: tuple[int, int]) -> bool:
+    """The question asks who won, and ``sentence`` says the ``answer`` span (offsets in it)
+    lost: "beat Carolina", "victory over Carolina", "Carolina lost"."""
+    start, end = answer
+    return bool(_WINNER_QUESTION.search(question)) and bool(
+        _LOST_AFTER.search(sentence[end:]) or _LOST_BEFORE.search(sentence[:start])
+    )
 
 
 def asks_for_a_year(question: str) -> bool:

@@ -1,6 +1,6 @@
 """Spans that cannot answer the question: no year for "which year", no month for "which
-month", the question's own words, an article published before the year asked about, a year the
-article only expected."""
+month", the question's own words, the side that lost for "who won", an article published before
+the year asked about, a year the article only expected."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from core.text.answer_checks import (
     asks_for_a_year,
     cannot_answer,
     foretold,
+    names_the_loser,
     not_a_month,
     not_a_year,
     repeats_the_question,
@@ -98,3 +99,28 @@ def test_questions_that_name_or_ask_for_a_year_use_the_articles_dates() -> None:
     assert asks_for_a_year(A380)
     assert asks_for_a_year(NEPAL)
     assert not asks_for_a_year("What was the magnitude of the earthquake?")
+
+
+WON = "Which team won Super Bowl 50?"
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "answer", "flagged"),
+    [
+        (WON, "Denver beat Carolina 24-10.", "Carolina", True),
+        (WON, "Denver beat Carolina 24-10.", "Denver", False),
+        (WON, "It was Denver's victory over the Carolina Panthers.", "Carolina Panthers", True),
+        (WON, "Carolina, the favourite, lost 24-10.", "Carolina", True),
+        (WON, "Carolina lost to Denver.", "Denver", False),
+        ("Who defeated Carolina?", "Denver defeated the Panthers.", "Panthers", True),
+        # the question asks for the side that lost
+        ("Which team did Denver beat?", "Denver beat Carolina 24-10.", "Carolina", False),
+        ("Who lost Super Bowl 50?", "Denver beat Carolina 24-10.", "Carolina", False),
+        ("Who scored first?", "Denver beat Carolina 24-10.", "Carolina", False),
+    ],
+)
+def test_the_side_that_lost_does_not_answer_who_won(
+    question: str, sentence: str, answer: str, flagged: bool
+) -> None:
+    start = sentence.index(answer)
+    assert names_the_loser(question, sentence, (start, start + len(answer))) is flagged
