@@ -19,6 +19,7 @@ from core.text.answer_checks import (
     asks_for_a_year,
     cannot_answer,
     foretold,
+    misses_the_negation,
     names_the_loser,
     reported_before,
 )
@@ -657,7 +658,7 @@ def _cannot_answer(
     already says, no year for "which year", read in a sentence about another place of the
     question's place's name ("New France" for France), a name standing where the question
     has its own ("capital of the Grand Duchy of Warsaw" for "capital of France"), the side
-    that lost for "who won", read in
+    that lost for "who won", read in a sentence with no negation for a negated question, read in
     an article published before the year the question asks about, or a year the article
     expected ("In which year did ...?" answered by a year after it was published)."""
     hit = read[span.passage_index]
@@ -673,6 +674,7 @@ def _cannot_answer(
         or names_another_place(question, sentence, within)
         or takes_the_names_place(question, sentence, within)
         or names_the_loser(question, sentence, within)
+        or misses_the_negation(question, sentence)
         or reported_before(question, sentence, published.get(hit.article_id))
         or foretold(question, answer, published.get(hit.article_id))
     )

@@ -12,6 +12,11 @@
   ("... the earthquake that devastated Nepal in April 2015?" read in a 2011 article on another
   earthquake) is not answered by that article, unless the answer's sentence names that year
   itself (a plan or schedule: "deliveries are due in 2014").
+- **Not the negation asked about**: a question that asks what did *not* happen ("not",
+  "never", "n't", "no longer") is not answered by a sentence with no negation at all: that
+  sentence says what did happen. (SQuAD 2.0 writes unanswerable questions by inserting a
+  "not": 10.6 % of its unanswerable questions are negated, 2.0 % of its answerable ones, and
+  those usually find their negation in the answer's sentence.)
 - **The loser for the winner**: "Which team won ...?" (who, which/what ... won, beat,
   defeated, was the winner) is not answered by a side the answer's sentence says lost: "...
   beat Carolina", "a victory over Carolina", "Carolina, the favourite, lost".
@@ -42,6 +47,12 @@ _MONTH = re.compile(
     re.IGNORECASE,
 )
 _CHOICE = re.compile(r"\bor\b", re.IGNORECASE)
+_NEGATED_QUESTION = re.compile(r"\b(?:not|never|no\s+longer)\b|n't\b", re.IGNORECASE)
+_NEGATION = re.compile(
+    r"\b(?:not|no|never|none|neither|nor|without|cannot|unable|absent"
+    r"|fail(?:s|ed)?|lack(?:s|ed)?|refuse[sd]?|den(?:y|ies|ied))\b|n't\b",
+    re.IGNORECASE,
+)
 # A question that asks for the winner: the asked-for side is the subject of the win.
 _WINNER_QUESTION = re.compile(
     r"^\s*(?:who|(?:which|what)(?:\s+(?!(?:did|does|do|had|has|have)\b)[\w'-]+){1,3}?)\s+"
@@ -83,6 +94,12 @@ def repeats_the_question(question: str, answer: str) -> bool:
         return False
     said, asked = normalize_answer(answer), normalize_answer(question)
     return bool(said) and re.search(rf"(?<!\w){re.escape(said)}(?!\w)", asked) is not None
+
+
+def misses_the_negation(question: str, sentence: str) -> bool:
+    """The question is negated ("What did X not do?") and the answer's ``sentence`` holds no
+    negation of any kind."""
+    return bool(_NEGATED_QUESTION.search(question)) and not _NEGATION.search(sentence)
 
 
 def names_the_loser(question: str, sentence: str, answer: tuple[int, int]) -> bool:

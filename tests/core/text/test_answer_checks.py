@@ -1,6 +1,7 @@
 """Spans that cannot answer the question: no year for "which year", no month for "which
-month", the question's own words, the side that lost for "who won", an article published before
-the year asked about, a year the article only expected."""
+month", the question's own words, a sentence with no negation for a negated question, the side
+that lost for "who won", an article published before the year asked about, a year the article
+only expected."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from core.text.answer_checks import (
     asks_for_a_year,
     cannot_answer,
     foretold,
+    misses_the_negation,
     names_the_loser,
     not_a_month,
     not_a_year,
@@ -124,3 +126,22 @@ def test_the_side_that_lost_does_not_answer_who_won(
 ) -> None:
     start = sentence.index(answer)
     assert names_the_loser(question, sentence, (start, start + len(answer))) is flagged
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "flagged"),
+    [
+        ("What did the treaty not cover?", "The treaty covered fishing rights.", True),
+        ("Who never visited Paris?", "Chopin visited Paris in 1831.", True),
+        ("Which city wasn't rebuilt?", "Warsaw was rebuilt after the war.", True),
+        ("What did the treaty not cover?", "The treaty did not cover fishing rights.", False),
+        ("Which city wasn't rebuilt?", "Only Dresden was never rebuilt.", False),
+        ("Who refused to sign?", "France refused to sign.", False),  # the question is not negated
+        ("What was no longer made?", "Apple stopped making the iPod Hi-Fi.", True),
+        ("Which group does not vote?", "Children cannot vote.", False),
+    ],
+)
+def test_a_negated_question_needs_a_negation_in_the_answers_sentence(
+    question: str, sentence: str, flagged: bool
+) -> None:
+    assert misses_the_negation(question, sentence) is flagged
