@@ -47,15 +47,16 @@ _MONTH = re.compile(
     re.IGNORECASE,
 )
 _CHOICE = re.compile(r"\bor\b", re.IGNORECASE)
-_NEGATED_QUESTION = re.compile(r"\b(?:not|never|no\s+longer)\b|n't\b", re.IGNORECASE)
+# "n't" with a straight or a typographic apostrophe (news copy and phones type the latter)
+_NEGATED_QUESTION = re.compile(r"\b(?:not|never|no\s+longer)\b|n['\u2019]t\b", re.IGNORECASE)
 _NEGATION = re.compile(
     r"\b(?:not|no|never|none|neither|nor|without|cannot|unable|absent"
-    r"|fail(?:s|ed)?|lack(?:s|ed)?|refuse[sd]?|den(?:y|ies|ied))\b|n't\b",
+    r"|fail(?:s|ed)?|lack(?:s|ed)?|refuse[sd]?|den(?:y|ies|ied))\b|n['\u2019]t\b",
     re.IGNORECASE,
 )
 # A question that asks for the winner: the asked-for side is the subject of the win.
 _WINNER_QUESTION = re.compile(
-    r"^\s*(?:who|(?:which|what)(?:\s+(?!(?:did|does|do|had|has|have)\b)[\w'-]+){1,3}?)\s+"
+    r"^\s*(?:who|(?:which|what)(?:\s+(?!(?:did|does|do|had|has|have)\b)[\w'\u2019-]+){1,3}?)\s+"
     r"(?:won|wins|beat|defeated|was\s+the\s+winner|were\s+the\s+winners|"
     r"(?:was|were|emerged)\s+victorious)\b",
     re.IGNORECASE,

@@ -114,6 +114,7 @@ WON = "Which team won Super Bowl 50?"
         (WON, "It was Denver's victory over the Carolina Panthers.", "Carolina Panthers", True),
         (WON, "Carolina, the favourite, lost 24-10.", "Carolina", True),
         (WON, "Carolina lost to Denver.", "Denver", False),
+        ("Which nation\u2019s team won?", "Denver beat Carolina.", "Carolina", True),
         ("Who defeated Carolina?", "Denver defeated the Panthers.", "Panthers", True),
         # the question asks for the side that lost
         ("Which team did Denver beat?", "Denver beat Carolina 24-10.", "Carolina", False),
@@ -139,6 +140,9 @@ def test_the_side_that_lost_does_not_answer_who_won(
         ("Who refused to sign?", "France refused to sign.", False),  # the question is not negated
         ("What was no longer made?", "Apple stopped making the iPod Hi-Fi.", True),
         ("Which group does not vote?", "Children cannot vote.", False),
+        # a typographic apostrophe, in the question or in the sentence
+        ("Which city wasn\u2019t rebuilt?", "Warsaw was rebuilt after the war.", True),
+        ("Which city wasn't rebuilt?", "Dresden wasn\u2019t rebuilt.", False),
     ],
 )
 def test_a_negated_question_needs_a_negation_in_the_answers_sentence(
