@@ -654,13 +654,18 @@ def _cannot_answer(
     titles: dict[str, str],
     published: Mapping[str, str | None],
 ) -> bool:
-    """The span is no answer to the question whatever its passage says: a word the question
-    already says, no year for "which year", read in a sentence about another place of the
-    question's place's name ("New France" for France), a name standing where the question
-    has its own ("capital of the Grand Duchy of Warsaw" for "capital of France"), the side
-    that lost for "who won", read in a sentence with no negation for a negated question, read in
-    an article published before the year the question asks about, or a year the article
-    expected ("In which year did ...?" answered by a year after it was published)."""
+    """The span is no answer to the question whatever its passage says
+    (:mod:`core.text.answer_checks`, :mod:`core.text.names`):
+
+    - the span: a word the question already says, no year for "which year", no month for
+      "which month";
+    - its sentence: about another place of the question's place's name ("New France" for
+      France), a name standing where the question has its own ("capital of the Grand Duchy of
+      Warsaw" for "capital of France"), the side that lost for "who won", no negation at all
+      for a negated question;
+    - its article's date: published before the year the question asks about, or only
+      expecting the year given for "In which year did ...?".
+    """
     hit = read[span.passage_index]
     if span.field == "title":
         sentence, start = titles.get(hit.article_id, ""), 0
