@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 
-from core.text.words import normalize_answer
+from core.text.words import MONTH, normalize_answer
 
 _YEAR_QUESTION = re.compile(r"\b(?:what|which)\s+year\b", re.IGNORECASE)
 _PAST_YEAR_QUESTION = re.compile(r"\b(?:what|which)\s+year\s+(?:did|was|were|had)\b", re.IGNORECASE)
@@ -41,11 +41,7 @@ _EXPECTED = re.compile(
     re.IGNORECASE,
 )
 _MONTH_QUESTION = re.compile(r"\b(?:what|which)\s+month\b", re.IGNORECASE)
-_MONTH = re.compile(
-    r"\b(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
-    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\b",
-    re.IGNORECASE,
-)
+_MONTH = re.compile(rf"\b{MONTH}\b", re.IGNORECASE)
 _CHOICE = re.compile(r"\bor\b", re.IGNORECASE)
 # "n't" with a straight or a typographic apostrophe (news copy and phones type the latter)
 _NEGATED_QUESTION = re.compile(r"\b(?:not|never|no\s+longer)\b|n['\u2019]t\b", re.IGNORECASE)

@@ -23,6 +23,8 @@ from urllib.parse import unquote, urlsplit
 
 import ftfy
 
+from core.text.words import MONTH
+
 __all__ = ["boilerplate_spans", "clean_text", "mask_boilerplate", "repair_text", "title_from_url"]
 
 # ftfy, limited to repairs: fix mojibake and broken bytes, but keep the author's characters
@@ -183,10 +185,7 @@ _CAPTION_END = re.compile(
 # A line that is only a date: the publication date of web and wiki news ("Tuesday, September
 # 1, 2015", "15 October 2007 14:02 GMT"). The article's date is shown with every answer; as an
 # answer the line is nearly always wrong ("In which year will ...?" -> the day it was written).
-_MONTH = (
-    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
-    r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
-)
+_MONTH = MONTH + r"\.?"
 _DATE_LINE = re.compile(
     r"^(?:(?:Mon|Tues?|Wed(?:nes)?|Thu(?:rs)?|Fri|Sat(?:ur)?|Sun)(?:day)?\.?,?\s+)?"
     rf"(?:{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}|\d{{1,2}}\s+{_MONTH},?\s+\d{{4}}"

@@ -21,6 +21,11 @@ through to too under until up very was we were what when where which while who w
 will with would you your yours
 """
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+# A month's name, whole or abbreviated ("Sept"), for patterns of dates (no flags, no "\b").
+MONTH = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
+    r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
+)
 _WORD = re.compile(r"\w+", re.UNICODE)
 _ARTICLES = re.compile(r"\b(?:a|an|the)\b")
 _PUNCTUATION = str.maketrans("", "", string.punctuation)

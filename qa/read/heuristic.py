@@ -10,13 +10,10 @@ import math
 import re
 
 from core.text.sentences import split_sentences
-from core.text.words import content_words
+from core.text.words import MONTH, content_words
 from qa.read.base import Span
 
-_MONTH = (
-    r"(?:January|February|March|April|May|June|July|August|September|October|November|December"
-    r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.?"
-)
+_MONTH = MONTH + r"\.?"
 _NUMBER = re.compile(
     r"(?:about |around |nearly |over |more than |some |approximately )?"
     r"[$£€]?\d[\d,.]*(?:\s?(?:%|percent|per cent|million|billion|thousand|hundred))?"
