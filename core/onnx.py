@@ -4,7 +4,7 @@ Exporting needs torch, transformers and ``onnx`` once per model and ONNX Runtime
 running the exported file needs only ``onnxruntime`` and ``numpy``. That is what lets a server
 answer questions without importing torch.
 
-Two tasks are supported, for a transformers/sentence-transformers model folder:
+Three tasks are supported, for a transformers/sentence-transformers model folder:
 
 - ``"sentence-embedding"``: inputs ``input_ids``, ``attention_mask``, ``token_type_ids``
   (int64, ``[batch, seq]``) → ``sentence_embedding`` ``[batch, dim]``, mean-pooled over the
@@ -12,6 +12,8 @@ Two tasks are supported, for a transformers/sentence-transformers model folder:
   Normalize modules do for all-MiniLM-L6-v2).
 - ``"question-answering"``: a ``*ForQuestionAnswering`` folder (the same three inputs) →
   ``start_logits`` and ``end_logits`` ``[batch, seq]``.
+- ``"sequence-classification"``: a ``*ForSequenceClassification`` folder (the same three
+  inputs) → ``logits`` ``[batch, labels]``.
 
 The file lands in :func:`cache_dir` under a name keyed by the model folder (its name, its
 config and a sample of its weights' bytes), the task, the opset and the ONNX Runtime version,
@@ -36,12 +38,13 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-Task = Literal["sentence-embedding", "question-answering"]
+Task = Literal["sentence-embedding", "question-answering", "sequence-classification"]
 OPSET = 17
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUT_NAMES: dict[str, tuple[str, ...]] = {
     "sentence-embedding": ("sentence_embedding",),
     "question-answering": ("start_logits", "end_logits"),
+    "sequence-classification": ("logits",),
 }
 
 
@@ -136,7 +139,8 @@ def ensure_onnx(
 
     Args:
         model_dir: a transformers model folder (``config.json`` + weights).
-        task: ``"sentence-embedding"`` or ``"question-answering"``.
+        task: ``"sentence-embedding"``, ``"question-answering"`` or
+            ``"sequence-classification"``.
         flavour: ``"plain"``: the exported graph; ``"fused"``: BERT's attention, GELU and
             layer norms fused (``onnxruntime.transformers.optimizer``; falls back to the plain
             graph if that fails); ``"int8"``: the fused graph with its weights quantised to
@@ -192,7 +196,11 @@ def export(model_dir: Path, out: Path, task: Task = "sentence-embedding") -> Non
     ONNX Runtime fuses it back into one ``Attention`` op (see :func:`fuse_bert`).
     """
     import torch
-    from transformers import AutoModel, AutoModelForQuestionAnswering
+    from transformers import (
+        AutoModel,
+        AutoModelForQuestionAnswering,
+        AutoModelForSequenceClassification,
+    )
 
     model_dir = Path(model_dir)
     if task == "sentence-embedding":
@@ -202,6 +210,12 @@ def export(model_dir: Path, out: Path, task: Task = "sentence-embedding") -> Non
         # Readers ship fp16 weights; CPU inference runs in fp32.
         model = _QAHead(
             AutoModelForQuestionAnswering.from_pretrained(
+                model_dir, attn_implementation="eager", dtype=torch.float32
+            )
+        )
+    elif task == "sequence-classification":
+        model = _Logits(
+            AutoModelForSequenceClassification.from_pretrained(
                 model_dir, attn_implementation="eager", dtype=torch.float32
             )
         )
@@ -423,7 +437,19 @@ def _modules():  # noqa: ANN202 - torch is imported only when exporting
             )
             return out.start_logits, out.end_logits
 
-    return MeanPooled, QAHead
+    class Logits(torch.nn.Module):
+        """A ``*ForSequenceClassification`` model returning its logits."""
+
+        def __init__(self, model: torch.nn.Module) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask, token_type_ids):  # noqa: ANN001, ANN201
+            return self.model(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).logits
+
+    return MeanPooled, QAHead, Logits
 
 
 def _MeanPooled(encoder):  # noqa: ANN001, ANN202, N802
@@ -432,3 +458,7 @@ def _MeanPooled(encoder):  # noqa: ANN001, ANN202, N802
 
 def _QAHead(model):  # noqa: ANN001, ANN202, N802
     return _modules()[1](model)
+
+
+def _Logits(model):  # noqa: ANN001, ANN202, N802
+    return _modules()[2](model)

@@ -141,7 +141,14 @@ class Settings(BaseSettings):
     )
     reader_path: Path | None = Field(default=None, description="Override the bundled reader.")
     answer_threshold: float | None = Field(
-        default=None, description="Below this score: not found. Default: the calibrated one."
+        default=None,
+        description="Below this score: not found. Default: the calibrated gate, which also "
+        "reads the answer verifier, for the best answer and this threshold for the others.",
+    )
+    verify_answers: bool = Field(
+        default=True,
+        description="Run the answer verifier on the best answer and let the calibrated gate "
+        "decide whether to show it (off: the score alone decides).",
     )
     default_k: int = 3
     max_k: int = 20

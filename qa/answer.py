@@ -63,6 +63,14 @@ def quote_bounds(
     return min(sentences[first].start, start), max(sentences[last].end, end)
 
 
+def answer_and_sentence(hit: Hit, span: Span, title: str) -> tuple[str, str]:
+    """The span's text and the sentence(s) that hold it (the title, for a title span)."""
+    if span.field == "title":
+        return title[span.start : span.end], title
+    start, end = quote_bounds(hit.text, span.start, span.end)
+    return hit.text[span.start : span.end], hit.text[start:end]
+
+
 def build_answers(
     hits: Sequence[Hit],
     spans: Sequence[Span],

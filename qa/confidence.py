@@ -8,9 +8,15 @@ that passage (``-log P(no answer)``). Two small logistic models use them:
 - the **order** (``rank_weights``): which span is the best answer (fitted on every span of
   answerable questions, label: F1 >= 0.5 to a gold answer);
 - the **confidence** (``weights``, ``bias``): the probability that the best answer is right,
-  fitted on the best answers of answerable, unanswerable and out-of-corpus questions alike
+  fitted on the best answers of questions about the articles and about other articles alike
   (an answer to a question the articles cannot answer is wrong). ``score`` is this
   probability: among answers shown at 0.9, about nine in ten are right.
+- the **gate** (``gate_weights``, ``gate_bias``, ``gate_threshold``): whether the question
+  gets an answer at all. It adds the answer verifier's logit (:data:`GATE_FEATURES`) and is
+  fitted on SQuAD 2.0's unanswerable questions too, which the confidence leaves out (written
+  to look answerable, their share in the sample would pull every score down). The best
+  answer is shown when the gate passes it; the others when their score reaches
+  ``threshold``.
 
 Both are fitted by ``qa-train calibrate`` on SQuAD train articles held out of the reader's
 training, and stored beside the reader's weights (``calibration-<precision>.json``), keyed by
@@ -33,6 +39,8 @@ from qa.read.base import Reader, Span
 from qa.retrieve import Hit
 
 SPAN_FEATURES = ("log_reader_score", "dense_cosine", "coverage", "neg_log_no_answer")
+# The gate reads the best span's features and the answer verifier's logit (qa.read.verify).
+GATE_FEATURES = (*SPAN_FEATURES, "verifier_logit")
 
 
 def span_features(span: Span, hit: Hit) -> list[float]:
@@ -59,6 +67,10 @@ class Confidence:
     threshold: float
     fingerprint: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    gate_weights: list[float] = field(default_factory=list)
+    gate_bias: float = 0.0
+    gate_threshold: float = 0.0
+    verifier: str = ""  # the verifier weights' fingerprint the gate was fitted with
 
     @classmethod
     def load(cls, path: Path, fingerprint: str | None = None) -> Confidence | None:
@@ -78,6 +90,10 @@ class Confidence:
             data["threshold"],
             data.get("fingerprint", ""),
             data.get("meta", {}),
+            data.get("gate_weights", []),
+            data.get("gate_bias", 0.0),
+            data.get("gate_threshold", 0.0),
+            data.get("verifier", ""),
         )
 
     def save(self, path: Path) -> None:
@@ -88,6 +104,10 @@ class Confidence:
     def probability(self, x: np.ndarray) -> np.ndarray:
         """P(right) of answers with span features ``x`` (rows)."""
         return _sigmoid(np.asarray(x) @ np.asarray(self.weights) + self.bias)
+
+    def gate_probability(self, x: np.ndarray) -> np.ndarray:
+        """The gate's P(right) of answers with :data:`GATE_FEATURES` ``x`` (rows)."""
+        return _sigmoid(np.asarray(x) @ np.asarray(self.gate_weights) + self.gate_bias)
 
     def scores(self, spans: Sequence[Span], hits: Sequence[Hit], rank: bool = True) -> list[float]:
         """Each span's score: its probability of being right, never above a span the order

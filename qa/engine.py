@@ -23,7 +23,7 @@ from core.text.answer_checks import (
     names_the_loser,
     reported_before,
 )
-from core.text.names import names_another_place, takes_the_names_place
+from core.text.names import names_another_place, owns_what_is_asked, takes_the_names_place
 from core.text.sentences import split_sentences
 from core.text.words import content_words
 from indexer.dates import DateError, date_bounds
@@ -31,10 +31,11 @@ from indexer.load import LoadError
 from indexer.pipeline import AddReport, Indexer
 from indexer.stores.base import ArticleSummary, IndexDamagedError, IndexMismatchError, is_disk_full
 from qa.annotate import annotate
-from qa.answer import build_answers, quote_bounds
-from qa.confidence import Confidence, load_confidence
+from qa.answer import answer_and_sentence, build_answers, quote_bounds
+from qa.confidence import Confidence, load_confidence, span_features
 from qa.read.base import Reader, Span
 from qa.read.cascade import ReadCascade
+from qa.read.verify import AnswerVerifier
 from qa.rerank import LexicalReranker
 from qa.retrieve import Hit, HybridRetriever
 from qa.settings import Settings, available_cores
@@ -230,6 +231,26 @@ class Engine:
         return confidence
 
     @cached_property
+    def verifier(self) -> AnswerVerifier | None:
+        """The answer verifier the confidence's gate was fitted with, when the gate decides
+        (no explicit ``answer_threshold``, ``verify_answers`` on)."""
+        from core.onnx import weights_fingerprint
+
+        gate = self.confidence
+        if (
+            gate is None
+            or not gate.gate_weights
+            or not self.settings.verify_answers
+            or self.settings.answer_threshold is not None
+        ):
+            return None
+        verifier = AnswerVerifier()
+        if weights_fingerprint(verifier.path) != gate.verifier:
+            log.warning("the gate was fitted with another answer verifier: the score decides")
+            return None
+        return verifier
+
+    @cached_property
     def threshold(self) -> float:
         if self.settings.answer_threshold is not None:
             return self.settings.answer_threshold
@@ -245,6 +266,8 @@ class Engine:
             self.update_bm25(background=True)
         self.embedder.load()
         self.reader.read("warm up?", ["The engine warms up."])
+        if self.verifier is not None:
+            self.verifier.logits("warm up?", [("engine", "The engine warms up.")])
         self.self_test()
         return self
 
@@ -519,12 +542,15 @@ class Engine:
         share = self.settings.quote_neighbour_share
         if share is None:
             share = self.reader.quote_neighbour_share
+        gated = bool(spans) and self.verifier is not None
+        if gated and not self._passes_gate(question, spans, scores, read, refs):
+            spans, scores = [], []
         answers = [
             a
-            for a in build_answers(
-                read, spans, scores, refs, k, share, self.settings.quote_min_words
+            for i, a in enumerate(
+                build_answers(read, spans, scores, refs, k, share, self.settings.quote_min_words)
             )
-            if a.score >= self.threshold
+            if a.score >= self.threshold or (gated and i == 0)
         ]
         answers = self.verified(answers, read)
         answers = annotate(answers, self.store.article_dates(a.article.id for a in answers))
@@ -535,6 +561,23 @@ class Engine:
             answers=answers,
         )
         return result, hits
+
+    def _passes_gate(
+        self,
+        question: str,
+        spans: Sequence[Span],
+        scores: Sequence[float],
+        read: Sequence[Hit],
+        refs: Mapping[str, tuple[str, str | None]],
+    ) -> bool:
+        """Whether the calibrated gate lets the best span be shown (:mod:`qa.confidence`)."""
+        assert self.verifier is not None and self.confidence is not None
+        best = spans[int(np.argmax(scores))]
+        hit = read[best.passage_index]
+        title = refs[hit.article_id][0] if hit.article_id in refs else ""
+        (logit,) = self.verifier.logits(question, [answer_and_sentence(hit, best, title)])
+        x = np.array([[*span_features(best, hit), logit]])
+        return bool(self.confidence.gate_probability(x)[0] >= self.confidence.gate_threshold)
 
     def verified(self, answers: list[Answer], read: Sequence[Hit]) -> list[Answer]:
         """The answers whose ``text`` and ``quote`` are the stored article's ``field`` at their
@@ -661,8 +704,9 @@ def _cannot_answer(
       "which month";
     - its sentence: about another place of the question's place's name ("New France" for
       France), a name standing where the question has its own ("capital of the Grand Duchy of
-      Warsaw" for "capital of France"), the side that lost for "who won", no negation at all
-      for a negated question;
+      Warsaw" for "capital of France"), the owner of the thing asked for ("New France" in "New
+      France's capital" for "capital of France"), the side that lost for "who won", no
+      negation at all for a negated question;
     - its article's date: published before the year the question asks about, or only
       expecting the year given for "In which year did ...?".
     """
@@ -678,6 +722,7 @@ def _cannot_answer(
         cannot_answer(question, answer)
         or names_another_place(question, sentence, within)
         or takes_the_names_place(question, sentence, within)
+        or owns_what_is_asked(question, sentence, within)
         or names_the_loser(question, sentence, within)
         or misses_the_negation(question, sentence)
         or reported_before(question, sentence, published.get(hit.article_id))

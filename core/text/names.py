@@ -102,3 +102,26 @@ def takes_the_names_place(question: str, sentence: str, answer: tuple[int, int])
         if " ".join(words(m.group())) not in said:
             return True
     return False
+
+
+_THING_OF_NAME = re.compile(r"\b(\w+)\s+of\s+(?:the\s+)?([A-Z][\w-]*(?:\s+[A-Z][\w-]*)*)")
+_POSSESSIVE_THING = re.compile(r"['’]s?\s+(\w+)")
+
+
+def owns_what_is_asked(question: str, sentence: str, answer: tuple[int, int]) -> bool:
+    """True when the ``answer`` span (offsets in ``sentence``) holds the name whose thing the
+    question asks for, and the sentence gives the span that very thing: "What is the capital
+    of France?" read in "an attack on New France's capital, Quebec" is not answered by "New
+    France", the owner of the capital. (Questions asking for the owner, "Who led the Army of
+    the North?" in "General Faidherbe's Army of the North", name no part of their answer.)
+    """
+    after = _POSSESSIVE_THING.match(sentence[answer[1] :])
+    if after is None:
+        return False
+    span, thing = sentence[answer[0] : answer[1]], after.group(1).lower()
+    return any(
+        m.group(1).lower() == thing
+        and re.search(rf"(?<![\w-]){re.escape(m.group(2))}(?![\w-])", span)
+        for m in _THING_OF_NAME.finditer(question)
+        if m.start(2) > 0
+    )

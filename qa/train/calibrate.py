@@ -15,9 +15,11 @@ indexed on its own and asked three kinds of questions:
 
 The order is a logistic over the span signals, fitted on every span of the answerable
 questions; the confidence a logistic over the best span's signals, fitted on the best answers
-of the answerable and out-of-corpus questions (see :func:`fit`); the threshold the one with
-the most decisions right (abstentions on the wrong kinds minus the false abstains), false
-abstains at most ``max_false_abstain``.
+of the answerable and out-of-corpus questions (see :func:`fit`); the gate a logistic over
+those signals and the answer verifier's logit, fitted on the best answers of every kind. The
+gate's threshold (and the score's, for the answers after the best) is the one with the most
+decisions right (abstentions on the wrong kinds minus the false abstains), false abstains at
+most ``max_false_abstain``.
 Everything is reported cross-fitted (fit on one half, scored on the other) before the final
 fit on both halves.
 """
@@ -37,7 +39,15 @@ from typing import Any
 
 import numpy as np
 
-from qa.confidence import SPAN_FEATURES, Confidence, confidence_file, reliability, span_features
+from qa.answer import answer_and_sentence
+from qa.confidence import (
+    GATE_FEATURES,
+    SPAN_FEATURES,
+    Confidence,
+    confidence_file,
+    reliability,
+    span_features,
+)
 from qa.evaluate import f1_score
 from qa.train.reader import display_title, is_holdout_title
 
@@ -103,8 +113,11 @@ class Asked:
     """One question's candidate spans: their features and whether each is right."""
 
     kind: str
-    x: np.ndarray  # (spans, features)
+    x: np.ndarray  # (spans, SPAN_FEATURES [+ the verifier's logit: GATE_FEATURES])
     right: np.ndarray  # (spans,)
+
+
+SPAN = len(SPAN_FEATURES)  # x[:, :SPAN]: what the order and the confidence read
 
 
 @dataclass
@@ -156,26 +169,28 @@ def split_holdout(articles: list[HeldOutArticle]) -> tuple[list[HeldOutArticle],
     return fit[0::2], fit[1::2], articles[2::3]
 
 
-def collect(engine: Any, questions: list[tuple[str, str, list[str]]]) -> list[Asked]:
-    """Ask each ``(kind, question, golds)`` and keep its spans' features and labels."""
+def collect(
+    engine: Any, questions: list[tuple[str, str, list[str]]], verifier: Any = None
+) -> list[Asked]:
+    """Ask each ``(kind, question, golds)`` and keep its spans' features and labels (with
+    the ``verifier``'s logit of each span: :data:`GATE_FEATURES`)."""
     from rich.progress import track
 
     asked = []
+    width = len(GATE_FEATURES if verifier else SPAN_FEATURES)
     for kind, question, golds in track(questions, description="asking"):
         _, read, spans = engine.read_candidates(question)
         refs = engine.store.article_refs(h.article_id for h in read)
-        rows, right = [], []
+        rows, right, texts = [], [], []
         for span in spans:
             hit = read[span.passage_index]
-            if span.field == "title":
-                text = refs[hit.article_id][0][span.start : span.end]
-            else:
-                text = hit.text[span.start : span.end]
+            text, sentence = answer_and_sentence(hit, span, refs[hit.article_id][0])
+            texts.append((text, sentence))
             rows.append(span_features(span, hit))
             right.append(bool(golds) and max(f1_score(text, g) for g in golds) >= 0.5)
-        asked.append(
-            Asked(kind, np.array(rows).reshape(-1, len(SPAN_FEATURES)), np.array(right, bool))
-        )
+        if verifier:
+            rows = [[*r, v] for r, v in zip(rows, verifier.logits(question, texts), strict=True)]
+        asked.append(Asked(kind, np.array(rows).reshape(-1, width), np.array(right, bool)))
     return asked
 
 
@@ -183,19 +198,25 @@ def fit(asked: list[Asked], max_false_abstain: float) -> Confidence:
     """The order, the confidence and the threshold fitted on ``asked``."""
     answerable = [a for a in asked if a.kind == "answerable" and len(a.right)]
     rank_weights, _ = fit_logistic(
-        np.vstack([a.x for a in answerable]), np.concatenate([a.right for a in answerable])
+        np.vstack([a.x[:, :SPAN] for a in answerable]),
+        np.concatenate([a.right for a in answerable]),
     )
     x, y = best_answers(asked, rank_weights)
     kinds = np.array([a.kind for a in asked if len(a.right)])
     # The probability is fitted on questions about the articles and about other articles, the
     # mix users ask; SQuAD 2.0's unanswerables (written to look answerable) would pull every
-    # score down by their share in the sample, so they only move the threshold.
+    # score down by their share in the sample, so only the gate learns from them.
     real = kinds != "unanswerable"
-    weights, bias = fit_logistic(x[real], y[real])
+    weights, bias = fit_logistic(x[real][:, :SPAN], y[real])
     model = Confidence(rank_weights.tolist(), weights.tolist(), bias, 0.0)
-    p = model.probability(x)
     should_answer = (kinds == "answerable").astype(float)
+    p = model.probability(x[:, :SPAN])
     model.threshold = round(choose_threshold(p, should_answer, max_false_abstain), 4)
+    if x.shape[1] > SPAN:
+        gate_weights, model.gate_bias = fit_logistic(x, y)
+        model.gate_weights = gate_weights.tolist()
+        gate = model.gate_probability(x)
+        model.gate_threshold = round(choose_threshold(gate, should_answer, max_false_abstain), 4)
     return model
 
 
@@ -206,7 +227,7 @@ def best_answers(asked: list[Asked], rank_weights: Any) -> tuple[np.ndarray, np.
     for a in asked:
         if not len(a.right):
             continue
-        best = int(np.argmax(a.x @ np.asarray(rank_weights)))
+        best = int(np.argmax(a.x[:, :SPAN] @ np.asarray(rank_weights)))
         rows.append(a.x[best])
         right.append(float(a.right[best] and a.kind == "answerable"))
     return np.array(rows), np.array(right)
@@ -220,11 +241,15 @@ def score(asked: list[Asked], model: Confidence) -> dict[str, Any]:
     correct = []
     for a in asked:
         p, ok = 0.0, False
+        answered = False
         if len(a.right):
-            best = int(np.argmax(a.x @ np.asarray(model.rank_weights)))
-            p = float(model.probability(a.x[best : best + 1])[0])
+            best = int(np.argmax(a.x[:, :SPAN] @ np.asarray(model.rank_weights)))
+            p = float(model.probability(a.x[best : best + 1, :SPAN])[0])
             ok = bool(a.right[best]) and a.kind == "answerable"
-        answered = len(a.right) > 0 and p >= model.threshold
+            if model.gate_weights:
+                answered = model.gate_probability(a.x[best : best + 1])[0] >= model.gate_threshold
+            else:
+                answered = p >= model.threshold
         found[a.kind].append(answered)
         if a.kind == "answerable":
             correct.append(answered and ok)
@@ -307,8 +332,10 @@ def calibrate(
 ) -> tuple[Path, dict[str, Any]]:
     """Collect on both fit halves (cached in ``work``), report cross-fitted, fit on both,
     save beside the weights (``reader_path`` None: the heuristic reader)."""
+    from core.onnx import weights_fingerprint
     from indexer.load import load_path
     from qa.engine import Engine, make_reader
+    from qa.read.verify import AnswerVerifier
     from qa.settings import Settings
 
     halves = split_holdout(holdout_articles(train_file, holdout_mod))[:2]
@@ -321,12 +348,17 @@ def calibrate(
     )
     reader = make_reader(settings)
     path, fingerprint = confidence_file(reader)
+    # The verifier is the reader's partner only: the heuristic reader keeps its score alone.
+    verifier = AnswerVerifier() if reader_path else None
+    checked = weights_fingerprint(verifier.path) if verifier else ""
+    features = list(GATE_FEATURES if verifier else SPAN_FEATURES)
     work.mkdir(parents=True, exist_ok=True)
     collected: list[list[Asked]] = []
     for n, half in enumerate(halves):
         questions = _questions(half, halves[1 - n], per_article, rng)
         # the features are part of the key: a cache of other features is collected again
-        asked_for = hashlib.sha256(json.dumps([SPAN_FEATURES, questions]).encode()).hexdigest()[:8]
+        key = [features, checked, questions]
+        asked_for = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:8]
         cache = work / f"asked-{fingerprint}-{precision}-half{n}-{asked_for}.npz"
         if cache.exists():
             saved = np.load(cache, allow_pickle=True)
@@ -339,7 +371,7 @@ def calibrate(
         engine.add(load_path(source))
         engine.update_bm25()
         engine.warm_up()
-        asked = collect(engine, questions)
+        asked = collect(engine, questions, verifier)
         rows = np.empty(len(asked), dtype=object)
         rows[:] = [(a.kind, a.x, a.right) for a in asked]
         np.savez(cache, asked=rows)
@@ -352,6 +384,7 @@ def calibrate(
     final = fit(collected[0] + collected[1], max_false_abstain)
     report["in_sample"] = score(collected[0] + collected[1], final)
     final.fingerprint = fingerprint
+    final.verifier = checked
     final.meta = {
         "fitted_on": f"SQuAD 2.0 train articles held out of the reader's training (title sha1 "
         f"% {holdout_mod} == 0, every third kept apart as the test split): "

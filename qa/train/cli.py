@@ -265,6 +265,49 @@ def average_cmd(
         raise typer.BadParameter(str(exc), param_hint="--model") from exc
 
 
+@app.command("verifier")
+def verifier_cmd(
+    train_file: Annotated[
+        Path,
+        typer.Option(
+            help="SQuAD 2.0 train JSON (.json.gz): its unanswerable questions and their "
+            "plausible answers are the negatives."
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Where the fp16 verifier goes.")] = Path(
+        "qa/models/verifier"
+    ),
+    init_from: Annotated[
+        Path, typer.Option(help="The reader whose encoder it starts from.")
+    ] = DEFAULT_OUT,
+    checkpoint_dir: Annotated[
+        Path, typer.Option(help="Checkpoints, git-ignored; a rerun resumes from the last.")
+    ] = DEFAULT_CKPT_DIR,
+    holdout_mod: Annotated[
+        int, typer.Option(help="The --holdout-mod the reader was trained with.")
+    ] = 10,
+    epochs: Annotated[float, typer.Option(help="Passes over the examples.")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Sampling and shuffling seed.")] = 5,
+    threads: Annotated[int, typer.Option(help="torch threads.")] = 2,
+) -> None:
+    """Train the answer verifier the confidence's gate reads; run calibrate afterwards."""
+    from qa.train.verifier import VerifierConfig, train_verifier
+
+    if not train_file.exists():
+        raise typer.BadParameter(f"{train_file} not found", param_hint="--train-file")
+    config = VerifierConfig(
+        train_file=train_file,
+        init_from=init_from,
+        out=out,
+        checkpoint_dir=checkpoint_dir,
+        holdout_mod=holdout_mod,
+        epochs=epochs,
+        seed=seed,
+        threads=threads,
+    )
+    typer.echo(f"wrote {train_verifier(config)}")
+
+
 @app.command("eval")
 def eval_cmd(
     dev_dir: Annotated[Path, typer.Option(help="Folder with articles.jsonl + questions.jsonl.")],

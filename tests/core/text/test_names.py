@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from core.text.names import names_another_place, question_names, takes_the_names_place
+from core.text.names import (
+    names_another_place,
+    owns_what_is_asked,
+    question_names,
+    takes_the_names_place,
+)
 
 
 def test_the_question_names_skip_its_first_word() -> None:
@@ -126,3 +131,46 @@ def test_a_name_standing_in_the_questions_slot_is_flagged(
 ) -> None:
     start = sentence.index(answer)
     assert takes_the_names_place(question, sentence, (start, start + len(answer))) is flagged
+
+
+def _at(sentence: str, answer: str) -> tuple[int, int]:
+    start = sentence.index(answer)
+    return start, start + len(answer)
+
+
+def test_the_owner_of_what_is_asked_is_flagged() -> None:
+    sentence = "Loudoun planned an attack on New France’s capital, Quebec."
+    assert owns_what_is_asked(
+        "What is the capital of France?", sentence, _at(sentence, "New France")
+    )
+    # the thing itself answers; another thing of the owner says nothing of it
+    assert not owns_what_is_asked(
+        "What is the capital of France?", sentence, _at(sentence, "Quebec")
+    )
+    assert not owns_what_is_asked(
+        "What is the largest port of France?", sentence, _at(sentence, "New France")
+    )
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "answer"),
+    [
+        # a question asking for the owner names no part of it
+        (
+            "Who led the Army of the North?",
+            "General Faidherbe's Army of the North held.",
+            "General Faidherbe",
+        ),
+        ("Who wrote Ride of the Valkyries?", "Wagner's Ride of the Valkyries played.", "Wagner"),
+        # the name inside the answer, but no possessive thing after it
+        (
+            "What city is the capital of the Territory of Delhi?",
+            "New Delhi is its capital.",
+            "New Delhi",
+        ),
+    ],
+)
+def test_answers_that_own_nothing_asked_are_not_flagged(
+    question: str, sentence: str, answer: str
+) -> None:
+    assert not owns_what_is_asked(question, sentence, _at(sentence, answer))

@@ -126,3 +126,33 @@ def test_the_test_split_is_held_out_and_never_fitted_on(tmp_path: Path) -> None:
         assert texts[q["article_id"]][start : start + len(q["answers"][0])] == "1900"
     elsewhere = [json.loads(line) for line in (tmp_path / "split" / "out_of_corpus.jsonl").open()]
     assert elsewhere and all(q["article_id"] in ids[0] | ids[1] for q in elsewhere)
+
+
+def _with_verifier(asked: list[Asked], seed: int) -> list[Asked]:
+    """The same questions with a verifier logit per span: high for answerable questions, low
+    for SQuAD-style unanswerable ones (which the four signals barely tell apart from them)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for a in asked:
+        x = a.x.copy()
+        if a.kind == "unanswerable":
+            x[:, :4] = rng.normal(size=x[:, :4].shape) + 1.0  # looks answerable
+        logit = rng.normal(size=(len(x), 1)) + (2.0 if a.kind == "answerable" else -2.0)
+        out.append(Asked(a.kind, np.hstack([x, logit]), a.right))
+    return out
+
+
+def test_the_gate_learns_from_the_verifier_what_the_score_leaves_out() -> None:
+    fitted = _with_verifier(_simulated(3000, 0), 0)
+    unseen = _with_verifier(_simulated(3000, 1), 1)
+    without = score(
+        [Asked(a.kind, a.x[:, :4], a.right) for a in unseen],
+        fit([Asked(a.kind, a.x[:, :4], a.right) for a in fitted], 0.05),
+    )
+    model = fit(fitted, max_false_abstain=0.05)
+    report = score(unseen, model)
+    # the score still reads the four signals only; the gate weighs the verifier
+    assert len(model.weights) == 4 and len(model.gate_weights) == 5
+    assert model.gate_weights[4] > 0
+    assert report["false_abstain"] <= 0.08
+    assert report["unanswerable_abstention"] > without["unanswerable_abstention"] + 0.2
