@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,6 +104,25 @@ class Confidence:
     def probability(self, x: np.ndarray) -> np.ndarray:
         """P(right) of answers with span features ``x`` (rows)."""
         return _sigmoid(np.asarray(x) @ np.asarray(self.weights) + self.bias)
+
+    def gate_passes(
+        self, features: Sequence[float], verifier_logit: Callable[[], float], bound: float
+    ) -> bool:
+        """Whether the gate shows the best answer, given its span ``features``.
+
+        ``verifier_logit`` is called only when it can change the outcome: the verifier's
+        logit lies within ``[-bound, bound]``, and for most answers the four signals alone
+        put the gate's log-odds beyond that reach of the threshold.
+        """
+        if self.gate_threshold <= 0:
+            return True
+        threshold = math.log(self.gate_threshold / (1 - self.gate_threshold))
+        *weights, weight = self.gate_weights
+        z = float(np.dot(features, weights)) + self.gate_bias
+        reach = abs(weight) * bound
+        if z - reach >= threshold or z + reach < threshold:
+            return z - reach >= threshold
+        return z + weight * verifier_logit() >= threshold
 
     def gate_probability(self, x: np.ndarray) -> np.ndarray:
         """The gate's P(right) of answers with :data:`GATE_FEATURES` ``x`` (rows)."""

@@ -570,14 +570,18 @@ class Engine:
         read: Sequence[Hit],
         refs: Mapping[str, tuple[str, str | None]],
     ) -> bool:
-        """Whether the calibrated gate lets the best span be shown (:mod:`qa.confidence`)."""
-        assert self.verifier is not None and self.confidence is not None
+        """Whether the calibrated gate lets the best span be shown (:mod:`qa.confidence`); the
+        verifier runs only when its logit can change that."""
+        verifier, confidence = self.verifier, self.confidence
+        assert verifier is not None and confidence is not None
         best = spans[int(np.argmax(scores))]
         hit = read[best.passage_index]
         title = refs[hit.article_id][0] if hit.article_id in refs else ""
-        (logit,) = self.verifier.logits(question, [answer_and_sentence(hit, best, title)])
-        x = np.array([[*span_features(best, hit), logit]])
-        return bool(self.confidence.gate_probability(x)[0] >= self.confidence.gate_threshold)
+
+        def logit() -> float:
+            return verifier.logits(question, [answer_and_sentence(hit, best, title)])[0]
+
+        return confidence.gate_passes(span_features(best, hit), logit, verifier.logit_bound)
 
     def verified(self, answers: list[Answer], read: Sequence[Hit]) -> list[Answer]:
         """The answers whose ``text`` and ``quote`` are the stored article's ``field`` at their

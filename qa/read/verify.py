@@ -28,6 +28,17 @@ def verifier_input(answer: str, sentence: str) -> str:
     return f"{answer} [SEP] {sentence}"
 
 
+def logit_bound(path: Path) -> float:
+    """A bound on the logit's size: the head reads BERT's pooled output, a tanh (each entry
+    in [-1, 1]), so |logit| <= |W|_1 + |b|; 5 % more covers int8's rounding of the head."""
+    from safetensors import safe_open
+
+    with safe_open(str(path / "model.safetensors"), "np") as f:
+        weight = np.abs(f.get_tensor("classifier.weight").astype(np.float64)).sum()
+        bias = np.abs(f.get_tensor("classifier.bias").astype(np.float64)).sum()
+    return float(1.05 * (weight + bias))
+
+
 class AnswerVerifier:
     """Logits of ``(question, answer, sentence)`` triples (see the module docstring)."""
 
@@ -43,6 +54,7 @@ class AnswerVerifier:
             ensure_onnx(self.path, "sequence-classification", "int8"), threads
         )
         self._lock = threading.Lock()  # one run at a time: the session is single-threaded
+        self.logit_bound = logit_bound(self.path)
 
     def logits(self, question: str, answers: Sequence[tuple[str, str]]) -> list[float]:
         """One logit per ``(answer, sentence)`` of ``question``, each run alone: int8 scales

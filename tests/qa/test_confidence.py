@@ -118,3 +118,23 @@ def test_the_shown_score_is_calibrated_on_a_seeded_sample(demo_engine) -> None: 
     assert ece <= ECE_BOUND
     assert abstained["answerable"] / len(answerable) <= 0.1
     assert abstained["unanswerable"] / len(unanswerable) >= UNANSWERABLE_BOUND
+
+
+def test_the_gate_asks_the_verifier_only_when_its_logit_can_change_the_outcome() -> None:
+    gate = Confidence(**{**MODEL.__dict__, "gate_weights": [1.0, 1.0, 1.0, 0.1, 0.5]})
+    gate.gate_bias, gate.gate_threshold = -2.0, 0.3
+    rng = np.random.default_rng(0)
+    asked = 0
+    for features in rng.normal(size=(300, 4)) * 2:
+        logit = float(rng.uniform(-3, 3))
+        calls: list[float] = []
+
+        def verifier_logit(value: float = logit, calls: list[float] = calls) -> float:
+            calls.append(value)
+            return value
+
+        shown = gate.gate_passes(features, verifier_logit, bound=3.0)
+        expected = gate.gate_probability(np.array([[*features, logit]]))[0] >= 0.3
+        assert shown == expected
+        asked += len(calls)
+    assert 0 < asked < 300  # far from the threshold, the four signals decide alone
