@@ -8,12 +8,11 @@ span a crowd worker found plausible, and its sentence), so it learns what the re
 no-answer output barely does: questions written to look answerable. The answer gate uses its
 logit (:mod:`qa.confidence`).
 
-It runs in ONNX Runtime (fp32, fused; :mod:`core.onnx`), fed by the ``tokenizers`` library.
+It runs in ONNX Runtime (int8; :mod:`core.onnx`), fed by the ``tokenizers`` library.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -53,7 +52,6 @@ class AnswerVerifier:
         self.session = open_session(
             ensure_onnx(self.path, "sequence-classification", "int8"), threads
         )
-        self._lock = threading.Lock()  # one run at a time: the session is single-threaded
         self.logit_bound = logit_bound(self.path)
 
     def logits(self, question: str, answers: Sequence[tuple[str, str]]) -> list[float]:
@@ -68,7 +66,6 @@ class AnswerVerifier:
                 "attention_mask": np.array([e.attention_mask], dtype=np.int64),
                 "token_type_ids": np.array([e.type_ids], dtype=np.int64),
             }
-            with self._lock:
-                (logits,) = self.session.run(["logits"], feed)
+            (logits,) = self.session.run(["logits"], feed)  # thread-safe in ONNX Runtime
             out.append(float(logits[0, 0]))
         return out
