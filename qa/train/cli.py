@@ -20,6 +20,11 @@ from qa.train.reader import (
     TrainConfig,
 )
 
+# The held-out articles' rule, as the reader was trained with it (qa-train train --holdout-mod).
+TrainedHoldoutMod = Annotated[
+    int, typer.Option(help="The --holdout-mod the reader was trained with.")
+]
+
 app = typer.Typer(
     help="Train (on CPU), export and evaluate the SQuAD-style extractive QA reader.",
     no_args_is_help=True,
@@ -271,7 +276,9 @@ def verifier_cmd(
         Path,
         typer.Option(
             help="SQuAD 2.0 train JSON (.json.gz): its unanswerable questions and their "
-            "plausible answers are the negatives."
+            "plausible answers are the negatives.",
+            exists=True,
+            dir_okay=False,
         ),
     ],
     out: Annotated[Path, typer.Option(help="Where the fp16 verifier goes.")] = Path(
@@ -283,9 +290,7 @@ def verifier_cmd(
     checkpoint_dir: Annotated[
         Path, typer.Option(help="Checkpoints, git-ignored; a rerun resumes from the last.")
     ] = DEFAULT_CKPT_DIR,
-    holdout_mod: Annotated[
-        int, typer.Option(help="The --holdout-mod the reader was trained with.")
-    ] = 10,
+    holdout_mod: TrainedHoldoutMod = 10,
     epochs: Annotated[float, typer.Option(help="Passes over the examples.")] = 1.0,
     seed: Annotated[int, typer.Option(help="Sampling and shuffling seed.")] = 5,
     threads: Annotated[int, typer.Option(help="torch threads.")] = 2,
@@ -293,8 +298,6 @@ def verifier_cmd(
     """Train the answer verifier the confidence's gate reads; run calibrate afterwards."""
     from qa.train.verifier import VerifierConfig, train_verifier
 
-    if not train_file.exists():
-        raise typer.BadParameter(f"{train_file} not found", param_hint="--train-file")
     config = VerifierConfig(
         train_file=train_file,
         init_from=init_from,
@@ -334,7 +337,12 @@ def eval_cmd(
 
 @app.command("int8-ranges")
 def int8_ranges_cmd(
-    train_file: Annotated[Path, typer.Option(help="SQuAD v1.1 train JSON (.json or .json.gz).")],
+    train_file: Annotated[
+        Path,
+        typer.Option(
+            help="SQuAD v1.1 train JSON (.json or .json.gz).", exists=True, dir_okay=False
+        ),
+    ],
     model: Annotated[Path, typer.Option(help="Reader model folder.")] = DEFAULT_OUT,
     questions: Annotated[int, typer.Option(help="Train questions to measure on.")] = 200,
     seed: Annotated[int, typer.Option(help="Seed of the question sample.")] = 0,
@@ -350,8 +358,6 @@ def int8_ranges_cmd(
     """
     from qa.train.int8 import write_ranges
 
-    if not train_file.exists():
-        raise typer.BadParameter(f"{train_file} not found", param_hint="--train-file")
     typer.echo(f"wrote {write_ranges(model, train_file, questions, seed, out)}")
 
 
@@ -359,7 +365,11 @@ def int8_ranges_cmd(
 def calibrate_cmd(
     train_file: Annotated[
         Path,
-        typer.Option(help="SQuAD 2.0 train JSON (.json.gz) the reader was trained from."),
+        typer.Option(
+            help="SQuAD 2.0 train JSON (.json.gz) the reader was trained from.",
+            exists=True,
+            dir_okay=False,
+        ),
     ],
     model: Annotated[
         Path | None,
@@ -369,9 +379,7 @@ def calibrate_cmd(
         bool, typer.Option("--heuristic", help="Fit the heuristic reader instead.")
     ] = False,
     precision: Annotated[str, typer.Option(help="fp32 or int8: each has its own fit.")] = "int8",
-    holdout_mod: Annotated[
-        int, typer.Option(help="The --holdout-mod the reader was trained with.")
-    ] = 10,
+    holdout_mod: TrainedHoldoutMod = 10,
     per_article: Annotated[
         int,
         typer.Option(
@@ -392,8 +400,6 @@ def calibrate_cmd(
 
     from qa.train.calibrate import calibrate
 
-    if not train_file.exists():
-        raise typer.BadParameter(f"{train_file} not found", param_hint="--train-file")
     path, report = calibrate(
         None if heuristic else model,
         precision,
@@ -409,17 +415,15 @@ def calibrate_cmd(
 
 @app.command("test-split")
 def test_split_cmd(
-    train_file: Annotated[Path, typer.Option(help="SQuAD 2.0 train JSON (.json.gz).")],
+    train_file: Annotated[
+        Path, typer.Option(help="SQuAD 2.0 train JSON (.json.gz).", exists=True, dir_okay=False)
+    ],
     out: Annotated[Path, typer.Option(help="Folder to write the qa-eval files into.")],
-    holdout_mod: Annotated[
-        int, typer.Option(help="The --holdout-mod the reader was trained with.")
-    ] = 10,
+    holdout_mod: TrainedHoldoutMod = 10,
 ) -> None:
     """Write the held-out test split (articles never trained or calibrated on) for qa-eval."""
     from qa.train.calibrate import write_test_split
 
-    if not train_file.exists():
-        raise typer.BadParameter(f"{train_file} not found", param_hint="--train-file")
     typer.echo(write_test_split(train_file, holdout_mod, out))
 
 
