@@ -25,6 +25,14 @@ TrainedHoldoutMod = Annotated[
     int, typer.Option(help="The --holdout-mod the reader was trained with.")
 ]
 
+
+def existing(path: Path) -> Path:
+    """A ``--train-file`` that must exist (a typer callback)."""
+    if not path.exists():
+        raise typer.BadParameter(f"{path} not found")
+    return path
+
+
 app = typer.Typer(
     help="Train (on CPU), export and evaluate the SQuAD-style extractive QA reader.",
     no_args_is_help=True,
@@ -277,8 +285,7 @@ def verifier_cmd(
         typer.Option(
             help="SQuAD 2.0 train JSON (.json.gz): its unanswerable questions and their "
             "plausible answers are the negatives.",
-            exists=True,
-            dir_okay=False,
+            callback=existing,
         ),
     ],
     out: Annotated[Path, typer.Option(help="Where the fp16 verifier goes.")] = Path(
@@ -339,9 +346,7 @@ def eval_cmd(
 def int8_ranges_cmd(
     train_file: Annotated[
         Path,
-        typer.Option(
-            help="SQuAD v1.1 train JSON (.json or .json.gz).", exists=True, dir_okay=False
-        ),
+        typer.Option(help="SQuAD v1.1 train JSON (.json or .json.gz).", callback=existing),
     ],
     model: Annotated[Path, typer.Option(help="Reader model folder.")] = DEFAULT_OUT,
     questions: Annotated[int, typer.Option(help="Train questions to measure on.")] = 200,
@@ -367,8 +372,7 @@ def calibrate_cmd(
         Path,
         typer.Option(
             help="SQuAD 2.0 train JSON (.json.gz) the reader was trained from.",
-            exists=True,
-            dir_okay=False,
+            callback=existing,
         ),
     ],
     model: Annotated[
@@ -416,7 +420,7 @@ def calibrate_cmd(
 @app.command("test-split")
 def test_split_cmd(
     train_file: Annotated[
-        Path, typer.Option(help="SQuAD 2.0 train JSON (.json.gz).", exists=True, dir_okay=False)
+        Path, typer.Option(help="SQuAD 2.0 train JSON (.json.gz).", callback=existing)
     ],
     out: Annotated[Path, typer.Option(help="Folder to write the qa-eval files into.")],
     holdout_mod: TrainedHoldoutMod = 10,
