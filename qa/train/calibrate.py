@@ -356,8 +356,19 @@ def calibrate(
     collected: list[list[Asked]] = []
     for n, half in enumerate(halves):
         questions = _questions(half, halves[1 - n], per_article, rng)
-        # the features are part of the key: a cache of other features is collected again
-        key = [features, checked, questions]
+        engine = Engine(settings.model_copy(update={"index_dir": work / f"index-half{n}"}))
+        engine.reader = reader  # one loaded reader for both halves
+        reads = engine.cascade
+        # the features and how much the reader reads are part of the key: a cache of other
+        # features or of another cascade is collected again
+        key = [
+            features,
+            checked,
+            questions,
+            reads.more_below,
+            reads.more_no_answer,
+            reads.window_tokens,
+        ]
         asked_for = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:8]
         cache = work / f"asked-{fingerprint}-{precision}-half{n}-{asked_for}.npz"
         if cache.exists():
@@ -366,8 +377,6 @@ def calibrate(
             continue
         source = work / f"half{n}.jsonl"
         _write_articles(half, source)
-        engine = Engine(settings.model_copy(update={"index_dir": work / f"index-half{n}"}))
-        engine.reader = reader  # one loaded reader for both halves
         engine.add(load_path(source))
         engine.update_bm25()
         engine.warm_up()
